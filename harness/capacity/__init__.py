@@ -1,0 +1,1 @@
+"""capacity (in progress)."""

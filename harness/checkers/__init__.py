@@ -1,0 +1,1 @@
+"""checkers (in progress)."""

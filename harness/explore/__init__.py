@@ -1,0 +1,1 @@
+"""explore (in progress)."""

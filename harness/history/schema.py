@@ -1,0 +1,217 @@
+"""The history format: the tables a run records and the checkers judge.
+
+Why a documented table format rather than Python objects: a stored run can be
+re-judged without new load, and a user can produce the same tables from their
+own system and judge it with the same checkers (docs/history-format.md).
+
+A history is five things:
+- `ops`: one timeline of client ops and nemesis ops (Jepsen's model: an op is
+  invoked, then completes ok / fail / info);
+- `metrics`: samples scraped from the system under test (long format);
+- `observation`: what the ledger held after the drain, read directly from the
+  database and the broker (None when it could not be read);
+- `meta`: the run's identity, seed, phases and drain outcome.
+
+Times are seconds since the run's t0 on one monotonic clock shared by every
+process on the machine (CLOCK_MONOTONIC).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pandas as pd
+
+__all__ = [
+    "OpType",
+    "OpF",
+    "NEMESIS",
+    "OPS_COLUMNS",
+    "METRICS_COLUMNS",
+    "JOURNAL_COLUMNS",
+    "LINES_COLUMNS",
+    "BALANCES_COLUMNS",
+    "DEAD_LETTERS_COLUMNS",
+    "Phase",
+    "RunMeta",
+    "Observation",
+    "History",
+    "empty_frame",
+    "conform",
+]
+
+HISTORY_FORMAT_VERSION = 1
+
+
+class OpType(str, enum.Enum):
+    """How an op stands: invoked, or completed definitely (ok / fail) or indeterminately (info)."""
+
+    INVOKE = "invoke"
+    OK = "ok"
+    FAIL = "fail"
+    INFO = "info"
+
+
+class OpF(str, enum.Enum):
+    """What an op does. Client: submit a posting, or ask for its status.
+    Nemesis: a fault starts or stops."""
+
+    SUBMIT = "submit"
+    STATUS = "status"
+    FAULT_START = "fault_start"
+    FAULT_STOP = "fault_stop"
+
+
+NEMESIS = "nemesis"
+
+# Column → pandas dtype. Nullable dtypes because a completion does not repeat
+# the body and a nemesis op has no event.
+OPS_COLUMNS: Mapping[str, str] = {
+    "index": "int64",  # position on the timeline, 0..n-1, in time order
+    "time_s": "float64",  # when the op happened (invoke: actual send time)
+    "process": "string",  # "client-<worker>-<user>" or "nemesis"
+    "type": "string",  # OpType value
+    "f": "string",  # OpF value
+    "op_id": "int64",  # pairs an invoke with its completion; unique per attempt
+    "event_id": "string",  # the posting's idempotency key (client ops)
+    "key": "string",  # ordering key (invoke)
+    "debit_account": "string",  # (invoke)
+    "credit_account": "string",  # (invoke)
+    "amount_minor": "Int64",  # (invoke)
+    "currency": "string",  # (invoke)
+    "intended_time_s": "float64",  # invoke: when the schedule wanted it sent
+    "attempt": "Int64",  # 1 for the first try of an event, 2.. for client retries
+    "duplicate": "boolean",  # invoke: a deliberate resubmission of an earlier event
+    "valid_body": "boolean",  # invoke: False when the generator sent a bad body on purpose
+    "status_code": "Int64",  # completion: HTTP status, <NA> when none came
+    "latency_ms": "float64",  # completion: time since the invoke
+    "error": "string",  # fail / info: http_429, http_503, timeout, connection_reset...
+    "retry_after_s": "float64",  # completion: the Retry-After header, when given
+    "value": "string",  # status ops: the answered status; nemesis: details as JSON
+    "fault_id": "Int64",  # nemesis: pairs a fault's start with its stop
+    "fault": "string",  # nemesis: human description of the fault
+}
+
+METRICS_COLUMNS: Mapping[str, str] = {
+    "time_s": "float64",
+    "metric": "string",  # e.g. ledger_backlog_events
+    "partition": "Int64",  # <NA> for system-wide metrics
+    "value": "float64",
+}
+
+JOURNAL_COLUMNS: Mapping[str, str] = {
+    "seq": "int64",  # apply order (a database sequence): larger was applied later
+    "event_id": "string",
+    "key": "string",
+    "debit_account": "string",
+    "credit_account": "string",
+    "amount_minor": "int64",
+    "currency": "string",
+}
+
+LINES_COLUMNS: Mapping[str, str] = {
+    "event_id": "string",
+    "account": "string",
+    "currency": "string",
+    "amount_minor": "int64",  # signed: debit negative, credit positive
+}
+
+BALANCES_COLUMNS: Mapping[str, str] = {
+    "account": "string",
+    "currency": "string",
+    "balance_minor": "int64",
+}
+
+DEAD_LETTERS_COLUMNS: Mapping[str, str] = {
+    "event_id": "string",
+    "reason": "string",
+    "attempts": "Int64",
+}
+
+
+def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:
+    """An empty table with the given columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def conform(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.DataFrame:
+    """Return frame with exactly these columns in order and dtypes; missing optional columns filled with NA.
+
+    Raises ValueError naming the table and column when a value cannot take its type,
+    so that a user's hand-made history fails with a sentence, not a numpy trace.
+    """
+    out = {}
+    for name, dtype in columns.items():
+        if name in frame.columns:
+            try:
+                out[name] = frame[name].astype(dtype)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{table}.{name}: cannot be read as {dtype}: {exc}") from exc
+        else:
+            out[name] = pd.Series([pd.NA] * len(frame), dtype=dtype, index=frame.index)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named span of the run: warmup, baseline, fault, recovery, drain."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Who the run was and how it went, apart from the tables."""
+
+    run_id: str
+    seed: int
+    scenario: str = ""
+    complete: bool = True  # False when the run stopped early (partial history)
+    phases: tuple = ()  # of Phase
+    load_start_s: float = 0.0  # fault schedule and load profile times are relative to this
+    drain_completed: Optional[bool] = None  # None: no drain was attempted
+    drain_duration_s: Optional[float] = None
+    backlog_left: Optional[int] = None
+    notes: tuple = ()  # free-form lines: why a run is incomplete, etc.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = dict(self.__dict__)
+        data["phases"] = [p.__dict__ for p in self.phases]
+        data["notes"] = list(self.notes)
+        data["extra"] = dict(self.extra)
+        data["format_version"] = HISTORY_FORMAT_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "RunMeta":
+        data = dict(data)
+        data.pop("format_version", None)
+        data["phases"] = tuple(Phase(**p) for p in data.get("phases", ()))
+        data["notes"] = tuple(data.get("notes", ()))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The ledger after the drain, read directly (not through the proxies)."""
+
+    journal: pd.DataFrame
+    lines: pd.DataFrame
+    balances: pd.DataFrame
+    dead_letters: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class History:
+    """A whole run as data. Checkers take this and nothing else."""
+
+    ops: pd.DataFrame
+    metrics: pd.DataFrame
+    observation: Optional[Observation]
+    meta: RunMeta
