@@ -1,6 +1,6 @@
 """Faults: timed schedules (pure values) and their application to a live stack.
 
-`harness.faults.toxiproxy` is the only module of the harness that imports the
+`harness.faults.toxiproxy_adapter` is the only module of the harness that imports the
 Toxiproxy client; importing this package does not import it, so the capacity
 model and the explorer can use the schedule types without it.
 """

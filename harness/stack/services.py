@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,23 @@ class Service:
     url: str
     port: int
     process: Optional[ManagedProcess] = None
+    side_dir: Optional[Path] = None  # a folder outside the run folder, removed on stop
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process is not None:
-            self.process.stop(timeout_s)
+        try:
+            if self.process is not None:
+                self.process.stop(timeout_s)
+        finally:
+            if self.side_dir is not None:
+                shutil.rmtree(self.side_dir, ignore_errors=True)
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """True when every ancestor of path lets other users through (o+x)."""
+    for ancestor in path.resolve().parents:
+        if not ancestor.stat().st_mode & 0o001:
+            return False
+    return True
 
 
 def _port(requested: int, service: str) -> int:
@@ -125,8 +139,15 @@ def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_s
     postgres = find_binary("postgres")
     user = _as_postgres_user()
     port = _port(port, "postgres")
-    data = folder / "postgres"
-    sockets = folder / "pg-socket"
+    side_dir = None
+    pg_home = folder
+    if user is not None and not _reachable_by_others(folder):
+        # The run folder sits where the postgres account cannot go (pytest's
+        # /tmp/pytest-of-root is 0700): keep the cluster in a side folder instead.
+        side_dir = Path(tempfile.mkdtemp(prefix="ledgerchaos-pg-"))
+        pg_home = side_dir
+    data = pg_home / "postgres"
+    sockets = pg_home / "pg-socket"
     for path in (data, sockets):
         if path.exists():
             shutil.rmtree(path)
@@ -136,9 +157,9 @@ def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_s
     if user is not None:
         account = pwd.getpwnam(user)
         # The folder (and its parents) must be reachable by the postgres account.
-        for path in (folder, data, sockets, logs):
+        for path in (pg_home, data, sockets, logs):
             os.chown(path, account.pw_uid, account.pw_gid)
-        folder.chmod(0o755)
+        pg_home.chmod(0o755)
     init_log = logs / "initdb.log"
     init = ManagedProcess.start(
         "initdb",
@@ -152,6 +173,8 @@ def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_s
         init.stop(1.0)
         raise init.failure(f"did not finish within {timeout_s:g} s") from None
     if init.popen.returncode != 0:
+        if side_dir is not None:
+            shutil.rmtree(side_dir, ignore_errors=True)
         raise init.failure(f"failed with exit code {init.popen.returncode}")
     settings = {
         "listen_addresses": LOOPBACK,
@@ -169,8 +192,13 @@ def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_s
         argv += ["-c", f"{key}={value}"]
     # SIGINT is PostgreSQL's "fast shutdown": roll back and stop, without waiting for clients.
     process = ManagedProcess.start("postgres", argv, logs / "postgres.log", user=user, stop_signal=signal.SIGINT)
-    _started(process, lambda: postgres_ready(port), timeout_s, "postgres")
-    return Service("postgres", f"postgresql://{POSTGRES_USER}@{LOOPBACK}:{port}/postgres", port, process)
+    try:
+        _started(process, lambda: postgres_ready(port), timeout_s, "postgres")
+    except StackError:
+        if side_dir is not None:
+            shutil.rmtree(side_dir, ignore_errors=True)
+        raise
+    return Service("postgres", f"postgresql://{POSTGRES_USER}@{LOOPBACK}:{port}/postgres", port, process, side_dir)
 
 
 def toxiproxy_version(port: int, host: str = LOOPBACK, timeout_s: float = 1.0) -> Optional[str]:

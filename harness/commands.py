@@ -1,0 +1,44 @@
+"""The subcommands beyond `version` and `stack`: each adds its parser; its handler imports lazily.
+
+Why lazy: `ledgerchaos --help` must answer fast and must not import pandas,
+SimPy or matplotlib; and a command's handler is the only place that knows
+which package does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, List
+
+__all__ = ["REGISTRY"]
+
+
+def _check(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("check", help="re-judge a stored run without new load")
+    parser.add_argument("run_dir", help="a run folder, e.g. reports/<run-id>")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.checkers import check_run
+
+        return check_run(Path(args.run_dir))
+
+    parser.set_defaults(handler=handle)
+
+
+def _plan(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("plan", help="compare capacity plans with the SimPy model")
+    parser.add_argument("plans_file", help="a plans YAML file, e.g. scenarios/plans/example.yaml")
+    parser.add_argument("--out", default=None, help="output folder (default: reports/plan-<name>)")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.capacity import run_plan_file
+
+        path = Path(args.plans_file)
+        out = Path(args.out) if args.out else Path("reports") / f"plan-{path.stem}"
+        return run_plan_file(path, out)
+
+    parser.set_defaults(handler=handle)
+
+
+REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_check, _plan]
