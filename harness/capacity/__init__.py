@@ -1,1 +1,41 @@
-"""capacity (in progress)."""
+"""Capacity model: a SimPy model of the pipeline, proven on queueing theory, calibrated from a run, plans compared.
+
+The only package of the harness that imports SimPy (in `model.py`); the rest of
+the harness speaks ModelConfig, Prediction and the plans API. See docs/capacity.md.
+"""
+
+from harness.capacity.config import (
+    Deterministic,
+    Exponential,
+    Gamma,
+    LogNormal,
+    ModelConfig,
+    NoScaling,
+    Ownership,
+    PredictiveScaling,
+    ReactiveScaling,
+    RetryPolicy,
+)
+from harness.capacity.fault_map import FaultWindows, map_faults
+from harness.capacity.model import simulate, simulate_arrivals
+from harness.capacity.prediction import EventTrace, Outcome, Prediction
+
+__all__ = [
+    "Deterministic",
+    "EventTrace",
+    "Exponential",
+    "FaultWindows",
+    "Gamma",
+    "LogNormal",
+    "ModelConfig",
+    "NoScaling",
+    "Outcome",
+    "Ownership",
+    "Prediction",
+    "PredictiveScaling",
+    "ReactiveScaling",
+    "RetryPolicy",
+    "map_faults",
+    "simulate",
+    "simulate_arrivals",
+]
