@@ -487,7 +487,12 @@ class _Sim:
             else:
                 rates.append((now - policy.interval_s / 2, (self.offered - offered_before) / policy.interval_s))
                 offered_before = self.offered
-                forecast_per_s = _linear_forecast(rates, now + policy.horizon_s)
+                # A trend fitted on a few noisy seconds swings wildly: extrapolate only once
+                # half the window is in, until then use the mean rate.
+                if len(rates) * 2 >= rates.maxlen:
+                    forecast_per_s = _linear_forecast(rates, now + policy.horizon_s)
+                else:
+                    forecast_per_s = sum(r for _, r in rates) / len(rates)
                 demand_per_s = forecast_per_s + self.backlog / policy.backlog_drain_s
                 need = math.ceil(demand_per_s / policy.events_per_consumer_per_s - 1e-9)
                 need = min(policy.consumers_max, max(policy.consumers_min, need))
