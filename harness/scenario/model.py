@@ -1,0 +1,100 @@
+"""A scenario as frozen, typed values: what the rest of the harness receives instead of raw YAML.
+
+Why frozen dataclasses of the domain's own types: the load, the faults and the
+checkers validate their own values (one rule, one place); the scenario only
+names them. Nothing downstream ever sees a dict from a file.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from harness.faults.schedule import FaultSchedule
+
+__all__ = ["StackMode", "StackSpec", "SystemSpec", "LoadSpec", "PhaseSpec", "Scenario", "VARIANTS"]
+
+# The reference system's settings for one realistic defect each (reference_system/settings.py).
+VARIANTS = (
+    "correct",
+    "ack_before_commit",
+    "no_idempotency",
+    "no_lease",
+    "no_backpressure",
+    "no_timeouts",
+    "projection_outside_txn",
+)
+
+
+class StackMode(str, enum.Enum):
+    """LOCAL: the harness starts Redis, PostgreSQL and Toxiproxy. ATTACH: they already run at given URLs."""
+
+    LOCAL = "local"
+    ATTACH = "attach"
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    mode: StackMode = StackMode.LOCAL
+    redis_url: Optional[str] = None
+    postgres_url: Optional[str] = None
+    toxiproxy_url: Optional[str] = None
+    keep_dir: bool = False
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """How to start the reference system (or, with api_url, which running service to drive)."""
+
+    consumers: int = 2
+    partitions: int = 4
+    variant: str = "correct"
+    batch_size: int = 200
+    high_water_mark: int = 20_000
+    start_timeout_s: float = 30.0
+    api_url: Optional[str] = None  # a user's own service: nothing of the reference system is started
+    options: Mapping[str, str] = field(default_factory=dict)  # further `--flag value` pairs for the system
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """The load: a profile plus the client's settings (harness.load.config.LoadRunConfig fields)."""
+
+    profile: Any
+    generator: Any
+    retry: Any
+    model: str = "open"
+    users: int = 200
+    workers: int = 1
+    request_timeout_s: float = 2.0
+    think_time_s: float = 1.0
+    ops_max: int = 2_000_000
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """The run's phases around the load. The load profile spans warm-up, baseline, faults and recovery:
+    warmup_s is its first part (the breaker learns its baseline; not judged for recovery); the baseline
+    runs from warmup_s to the first fault; recovery from the last fault's end to the load's end."""
+
+    warmup_s: float = 2.0
+    drain_s_max: float = 60.0
+    sample_interval_s: float = 0.25
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    duration_s_max: float
+    load: LoadSpec
+    faults: FaultSchedule = FaultSchedule()
+    stack: StackSpec = StackSpec()
+    system: SystemSpec = SystemSpec()
+    phases: PhaseSpec = PhaseSpec()
+    invariants: Any = None  # a harness.checkers.CheckConfig
+    description: str = ""
+    source: Optional[Path] = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
