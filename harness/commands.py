@@ -41,4 +41,21 @@ def _plan(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_check, _plan]
+def _run(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="run a scenario on the local stack and write its report")
+    parser.add_argument("scenario", help="a scenario YAML file, e.g. scenarios/microburst.yaml")
+    parser.add_argument("--seed", type=int, default=None, help="replay with this seed (default: the file's)")
+    parser.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
+    parser.add_argument("--run-id", default=None, help="name of the run folder (default: <name>-<time>-s<seed>)")
+    parser.add_argument("--no-progress", action="store_true", help="no live display")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.run.command import run_command
+
+        return run_command(Path(args.scenario), args.seed, Path(args.reports_dir), args.run_id,
+                           progress=not args.no_progress)
+
+    parser.set_defaults(handler=handle)
+
+
+REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _plan]

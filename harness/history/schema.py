@@ -109,6 +109,7 @@ JOURNAL_COLUMNS: Mapping[str, str] = {
     "credit_account": "string",
     "amount_minor": "int64",
     "currency": "string",
+    "applied_s": "float64",  # when it was applied, seconds on the run's clock (<NA> when unknown)
 }
 
 LINES_COLUMNS: Mapping[str, str] = {
@@ -131,6 +132,10 @@ DEAD_LETTERS_COLUMNS: Mapping[str, str] = {
 }
 
 
+# Columns without which a table means nothing; every other column may be absent (filled with NA).
+_REQUIRED = frozenset({"index", "time_s", "op_id", "seq", "amount_minor", "balance_minor", "value"})
+
+
 def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:
     """An empty table with the given columns and dtypes."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
@@ -149,8 +154,10 @@ def conform(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.D
                 out[name] = frame[name].astype(dtype)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{table}.{name}: cannot be read as {dtype}: {exc}") from exc
+        elif dtype in ("int64", "float64") and name in _REQUIRED:
+            raise ValueError(f"{table}.{name}: missing; this column is required")
         else:
-            out[name] = pd.Series([pd.NA] * len(frame), dtype=dtype, index=frame.index)
+            out[name] = pd.Series(index=frame.index, dtype=dtype)
     return pd.DataFrame(out).reset_index(drop=True)
 
 

@@ -1,1 +1,1 @@
-"""run (in progress)."""
+"""The run: a scenario becomes a stored history and verdicts (see engine.py for the phases)."""

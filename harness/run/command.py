@@ -1,0 +1,40 @@
+"""`ledgerchaos run`: validate the scenario (exit 2 before anything starts), run it, print the outcome.
+
+Kept apart from the engine so the engine stays a library call (the explorer and
+the pytest plugin run scenarios without a terminal).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional, TextIO
+
+from harness.run.engine import RunOptions, run_scenario
+from harness.run.progress import ProgressDisplay
+from harness.scenario import load_scenario
+
+__all__ = ["run_command", "replay_command"]
+
+
+def replay_command(scenario_path: Path, seed: int) -> str:
+    return f"ledgerchaos run {shlex.quote(str(scenario_path))} --seed {seed}"
+
+
+def run_command(scenario_path: Path, seed: Optional[int], reports_dir: Path, run_id: Optional[str] = None,
+                progress: bool = True, out: TextIO = sys.stdout) -> int:
+    scenario = load_scenario(scenario_path, seed=seed)
+    replay = replay_command(scenario_path, scenario.seed)
+    print(f"scenario {scenario.name}: seed {scenario.seed} (replay: {replay})", file=out, flush=True)
+    display = ProgressDisplay(out, live=None if progress else False)
+    with display:
+        outcome = run_scenario(scenario, RunOptions(reports_dir=reports_dir, run_id=run_id, progress=display))
+    for note in outcome.notes:
+        print(f"note: {note}", file=out)
+    for verdict in outcome.verdicts:
+        print(f"  {verdict.validity.value.upper():8s} {verdict.name}: {verdict.summary}", file=out)
+    print(f"run folder: {outcome.run_dir}", file=out)
+    if outcome.exit_code != 0:
+        print(f"exit {outcome.exit_code}; replay with: {replay}", file=out)
+    return outcome.exit_code

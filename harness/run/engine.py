@@ -1,0 +1,373 @@
+"""The run: a scenario becomes a stored history, then verdicts. A short sequence of phases.
+
+stack up → proxies → reference system up → sampler → load (+ nemesis) → heal →
+drain → system down → final observation → history saved → judged → stack down.
+
+Why phases passing values instead of one runner object with state: each phase
+can fail on its own terms, and the `finally` blocks undo exactly what was done,
+in reverse order, whatever happened — Ctrl-C included (STYLE: no god-object runner).
+Recording and judging stay apart: the history is saved before any checker runs,
+so `ledgerchaos check` can re-judge it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import pandas as pd
+import yaml
+
+from harness import __version__
+from harness.errors import LedgerchaosError, RunError, StackError
+from harness.faults.nemesis import Nemesis
+from harness.faults.schedule import ProcessFault
+from harness.history.schema import METRICS_COLUMNS, NEMESIS, History, Phase, RunMeta, conform, empty_frame
+from harness.run.clock import RunClock
+from harness.run.links import LinkPlan, direct_links, plan_links
+from harness.run.observe import observe
+from harness.run.sampler import MetricsSampler
+from harness.run.system import ReferenceSystem, SystemConfig, process_control
+from harness.scenario.model import Scenario, StackMode
+from harness.stack import AttachedStack, LocalStack, StackConfig, terminate_as_exception
+from harness.stack.ports import free_port
+
+__all__ = ["RunOptions", "RunOutcome", "run_scenario", "phases_of", "new_run_id"]
+
+LOAD_START_OFFSET_S = 2.0  # the Locust child's start-up: load time 0 is t0 + this
+NEMESIS_OP_ID_BASE = 10**15  # nemesis op ids, far above any client's (worker * 10**12 + n)
+DRAIN_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    reports_dir: Path = Path("reports")
+    run_id: Optional[str] = None
+    progress: Optional[Callable] = None  # called with a dict of figures ~4 times a second
+    judge: bool = True
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    history: History
+    verdicts: tuple = ()
+    exit_code: int = 0
+    notes: tuple = ()
+
+
+def new_run_id(scenario: Scenario, now: Optional[datetime] = None) -> str:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{scenario.name}-{stamp}-s{scenario.seed}"
+
+
+def phases_of(scenario: Scenario, load_start_s: float, load_end_s: float, drain_end_s: Optional[float]) -> Tuple[Phase, ...]:
+    """The named spans of a run on the run's clock (see PhaseSpec)."""
+    warm_end = load_start_s + scenario.phases.warmup_s
+    phases = [Phase("warmup", load_start_s, warm_end)]
+    faults = scenario.faults.faults
+    if faults:
+        first = load_start_s + min(f.start_s for f in faults)
+        last = load_start_s + max(f.end_s for f in faults)
+        phases.append(Phase("baseline", warm_end, first))
+        phases.append(Phase("fault", first, last))
+        phases.append(Phase("recovery", last, load_end_s))
+    else:
+        phases.append(Phase("baseline", warm_end, load_end_s))
+    if drain_end_s is not None:
+        phases.append(Phase("drain", load_end_s, drain_end_s))
+    return tuple(phases)
+
+
+class _OpSink:
+    """Thread-safe collector of nemesis ops, streamed to a JSON-lines file as they happen."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._ids = itertools.count(NEMESIS_OP_ID_BASE)
+        self.records: List[dict] = []
+
+    def __call__(self, op: dict) -> None:
+        with self._lock:
+            op = {**op, "op_id": next(self._ids)}
+            self.records.append(op)
+            self._handle.write(json.dumps(op) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._handle.close()
+
+
+def _write_resolved_scenario(run_dir: Path, scenario: Scenario) -> None:
+    raw = dict(scenario.raw)
+    raw["seed"] = scenario.seed
+    (run_dir / "scenario.resolved.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _metrics_frame(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return empty_frame(METRICS_COLUMNS)
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a cut last line after a kill
+    if not rows:
+        return empty_frame(METRICS_COLUMNS)
+    return conform(pd.DataFrame(rows), METRICS_COLUMNS, "metrics")
+
+
+def _stack_context(scenario: Scenario, run_dir: Path):
+    spec = scenario.stack
+    if spec.mode is StackMode.ATTACH:
+        return AttachedStack(spec.redis_url, spec.postgres_url, spec.toxiproxy_url)
+    return LocalStack(StackConfig(run_dir=run_dir / "stack", keep_dir=spec.keep_dir))
+
+
+def _drain(sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event) -> Tuple[bool, float, Optional[int]]:
+    """Wait (bounded) until no event is waiting or in flight. Returns (completed, seconds, backlog left)."""
+    began = clock.now_s()
+    left: Optional[int] = None
+    calm = 0
+    while clock.now_s() - began < bound_s and not stop.is_set():
+        backlog = sampler.backlog()
+        left = sum(backlog.values()) if backlog is not None else None
+        calm = calm + 1 if left == 0 else 0
+        if calm >= 2:  # twice in a row: an XADD racing the read cannot fool it
+            return True, clock.now_s() - began, 0
+        time.sleep(DRAIN_POLL_S)
+    return False, clock.now_s() - began, left
+
+
+def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:
+    """Run one scenario end to end. Raises StackError (exit 3) when the stack cannot start;
+    any later failure still saves the partial history, marked incomplete."""
+    from harness.load.config import LoadRunConfig
+    from harness.load.driver import LoadRun, ops_frame
+
+    run_id = options.run_id or new_run_id(scenario)
+    run_dir = Path(options.reports_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_resolved_scenario(run_dir, scenario)
+    if scenario.invariants is not None and hasattr(scenario.invariants, "to_json"):
+        (run_dir / "check_config.json").write_text(json.dumps(scenario.invariants.to_json(), indent=2))
+
+    notes: List[str] = []
+    clock: Optional[RunClock] = None
+    sink = _OpSink(run_dir / "nemesis.jsonl")
+    load_result = None
+    observation = None
+    load_start_s = LOAD_START_OFFSET_S
+    load_end_s = None
+    drain = (None, None, None)
+    stop = threading.Event()
+    run_deadline = time.monotonic() + scenario.duration_s_max
+
+    with contextlib.ExitStack() as undo, terminate_as_exception():
+        services = undo.enter_context(_stack_context(scenario, run_dir))
+        adapter = None
+        if services.toxiproxy_url:
+            from harness.faults.toxiproxy_adapter import ToxiproxyAdapter
+
+            adapter = ToxiproxyAdapter(services.toxiproxy_url)
+        api_port = free_port()
+        links: LinkPlan = (plan_links(adapter, services.redis_url, services.postgres_url, api_port)
+                           if adapter else direct_links(services.redis_url, services.postgres_url, api_port))
+        if adapter is not None:
+            undo.callback(adapter.reset)
+
+        system = ReferenceSystem(
+            SystemConfig(
+                api_redis_url=links.api_redis_url,
+                api_postgres_url=services.postgres_url,
+                consumer_redis_url=links.consumer_redis_url,
+                consumer_postgres_url=links.consumer_postgres_url,
+                consumers=scenario.system.consumers,
+                partitions=scenario.system.partitions,
+                variant=scenario.system.variant,
+                batch_size=scenario.system.batch_size,
+                high_water_mark=scenario.system.high_water_mark,
+                options=dict(scenario.system.options),
+                api_port=api_port,
+                start_timeout_s=scenario.system.start_timeout_s,
+            ),
+            run_dir / "logs",
+        )
+        undo.callback(system.stop_all)
+        system.start()
+
+        clock = RunClock()
+        nemesis = Nemesis(
+            schedule=scenario.faults,
+            clock=clock,
+            record=sink,
+            rng=random.Random(scenario.seed ^ 0x5EED),
+            proxies=links.proxies,
+            links=adapter,
+            processes=process_control(system),
+            offset_s=load_start_s,
+        )
+        nemesis.check_supported()
+        sampler = MetricsSampler(services.redis_url, scenario.system.partitions, api_port,
+                                 run_dir / "metrics.jsonl", clock.now_s, scenario.phases.sample_interval_s)
+        sampler.start()
+        undo.callback(sampler.stop)
+
+        load = LoadRun(LoadRunConfig(
+            api_url=links.api_url_for_clients,
+            profile=scenario.load.profile,
+            t0_monotonic=clock.t0_monotonic,
+            ops_dir=run_dir / "ops",
+            seed=scenario.seed,
+            generator=scenario.load.generator,
+            start_offset_s=load_start_s,
+            request_timeout_s=scenario.load.request_timeout_s,
+            retry=scenario.load.retry,
+            workers=scenario.load.workers,
+            model=scenario.load.model,
+            users=scenario.load.users,
+            think_time_s=scenario.load.think_time_s,
+            ops_max=scenario.load.ops_max,
+        ))
+        try:
+            load.start()
+            nemesis_thread = threading.Thread(target=nemesis.run, args=(stop,), name="nemesis", daemon=True)
+            nemesis_thread.start()
+            try:
+                while True:
+                    load_result = load.wait(timeout_s=0.25)
+                    if options.progress is not None:
+                        options.progress(_figures(scenario, clock, load, sampler, nemesis, "load"))
+                    if load_result is not None:
+                        break
+                    if time.monotonic() > run_deadline:
+                        notes.append(f"the run reached duration_s_max ({scenario.duration_s_max:g} s); load stopped")
+                        load_result = load.stop()
+                        break
+            finally:
+                stop.set()
+                nemesis_thread.join(timeout=30)
+                nemesis.heal_all()
+            load_end_s = clock.now_s()
+            if load_result is None:
+                load_result = load.stop()
+            notes.extend(load_result.notes)
+            # A consumer may have died of a fault the schedule did not restart: the drain needs them all.
+            system.start_named(system.consumer_names())
+            drain_bound_s = max(1.0, min(scenario.phases.drain_s_max, run_deadline - time.monotonic()))
+            drain_stop = threading.Event()
+            if options.progress is not None:
+                options.progress(_figures(scenario, clock, load, sampler, nemesis, "drain"))
+            drain = _drain(sampler, clock, drain_bound_s, drain_stop)
+            if not drain[0]:
+                notes.append(f"the drain did not finish within {drain_bound_s:g} s; {drain[2]} event(s) left")
+            drain_end_s = clock.now_s()
+            sampler.stop()
+            system.stop_all()
+            observation = observe(services.postgres_url, services.redis_url, clock.t0_wall_s)
+        except KeyboardInterrupt:
+            notes.append("the run was interrupted (Ctrl-C or SIGTERM); the history is partial")
+            raise
+        except LedgerchaosError as exc:
+            notes.append(f"the run could not complete: {exc}")
+        finally:
+            if load_result is None:
+                with contextlib.suppress(Exception):
+                    load_result = load.stop()
+            sink.close()
+            history = _assemble(scenario, run_id, run_dir, clock, load_result, sink.records, observation,
+                                load_start_s, load_end_s, drain, notes, ops_frame)
+            _save(run_dir, history)
+    complete = history.meta.complete
+    verdicts: tuple = ()
+    exit_code = 0 if complete else 3
+    if options.judge:
+        verdicts, judged_code = _judge(history, scenario)
+        exit_code = judged_code if complete else 3
+    return RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=exit_code, notes=tuple(notes))
+
+
+def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, observation, load_start_s, load_end_s,
+              drain, notes, ops_frame) -> History:
+    records = list(nemesis_records)
+    load_ops = load_result.ops if load_result is not None else None
+    nemesis_ops = ops_frame(records) if records else None
+    frames = [f for f in (load_ops, nemesis_ops) if f is not None and len(f)]
+    if frames:
+        ops = pd.concat(frames, ignore_index=True).sort_values(["time_s", "op_id"], kind="stable")
+        ops["index"] = range(len(ops))
+        ops = ops.reset_index(drop=True)
+    else:
+        ops = ops_frame([])
+    completed, drain_s, left = drain
+    end_s = clock.now_s() if clock else 0.0
+    load_end = load_end_s if load_end_s is not None else end_s
+    complete = (observation is not None and load_result is not None and load_result.complete
+                and not any("could not complete" in n or "interrupted" in n for n in notes))
+    meta = RunMeta(
+        run_id=run_id,
+        seed=scenario.seed,
+        scenario=scenario.name,
+        complete=complete,
+        phases=phases_of(scenario, load_start_s, load_end, (load_end + drain_s) if drain_s is not None else None),
+        load_start_s=load_start_s,
+        drain_completed=completed,
+        drain_duration_s=drain_s,
+        backlog_left=left,
+        notes=tuple(notes),
+        extra={
+            "harness_version": __version__,
+            "variant": scenario.system.variant,
+            "consumers": scenario.system.consumers,
+            "partitions": scenario.system.partitions,
+            "t0_wall_s": clock.t0_wall_s if clock else None,
+            "faults": [f.describe() for f in scenario.faults],
+        },
+    )
+    return History(ops=ops, metrics=_metrics_frame(run_dir / "metrics.jsonl"), observation=observation, meta=meta)
+
+
+def _save(run_dir: Path, history: History) -> None:
+    from harness.history.store import save_history
+
+    save_history(run_dir, history)
+
+
+def _judge(history: History, scenario: Scenario):
+    from harness.checkers import check_all, exit_code
+
+    config = scenario.invariants
+    verdicts = check_all(history, config)
+    return verdicts, exit_code(verdicts, config.allow_unknown)
+
+
+def _figures(scenario, clock, load, sampler, nemesis, phase) -> dict:
+    progress = load.progress()
+    elapsed_s = clock.now_s()
+    total_s = LOAD_START_OFFSET_S + scenario.load.profile.duration_s
+    return {
+        "phase": phase,
+        "elapsed_s": elapsed_s,
+        "load_left_s": max(0.0, total_s - elapsed_s),
+        "requests_per_s": progress.requests_per_s,
+        "requests": progress.requests,
+        "outcomes": dict(progress.outcomes),
+        "errors_by_kind": dict(progress.errors_by_kind),
+        "in_flight": progress.in_flight,
+        "backlog": sampler.latest.get("backlog"),
+        "posted": sampler.latest.get("ledger_posted_events_total"),
+        "breaker_open": sampler.latest.get("breaker_open"),
+        "active_faults": nemesis.active(),
+    }
