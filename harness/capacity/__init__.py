@@ -18,6 +18,9 @@ from harness.capacity.config import (
 )
 from harness.capacity.fault_map import FaultWindows, map_faults
 from harness.capacity.model import simulate, simulate_arrivals
+from harness.capacity.plans import Plan, PlanComparison, PlanStudy, Slo, compare_plans
+from harness.capacity.plans_file import load_plans_file
+from harness.capacity.plans_run import run_plan_file
 from harness.capacity.prediction import EventTrace, Outcome, Prediction
 
 __all__ = [
@@ -30,6 +33,13 @@ __all__ = [
     "ModelConfig",
     "NoScaling",
     "Outcome",
+    "Plan",
+    "PlanComparison",
+    "PlanStudy",
+    "Slo",
+    "compare_plans",
+    "load_plans_file",
+    "run_plan_file",
     "Ownership",
     "Prediction",
     "PredictiveScaling",
