@@ -1,0 +1,179 @@
+"""The broker side of ingest: one atomic Redis script that records the idempotency key and XADDs.
+
+Why a script: the idempotency record and the stream entry must exist together or
+not at all, whatever crashes; a Lua script runs atomically in Redis, in one round
+trip. Why a batcher: concurrent requests are pipelined into one write to Redis,
+which is what lets one Python process keep up with the load (see `Enqueuer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from reference_system.keys import GROUP, idem_key, stream_key
+from reference_system.settings import Settings, Variant
+
+__all__ = ["Outcome", "EnqueueResult", "Enqueuer", "BrokerUnavailable", "ensure_groups", "backlog_by_partition"]
+
+# KEYS[1] idempotency record, KEYS[2] target stream, KEYS[3..] every partition stream (backlog).
+# ARGV[1] canonical body, ARGV[2] high-water mark (-1: none), ARGV[3] record TTL s,
+# ARGV[4] partition, ARGV[5] '1' to consult the record before enqueueing.
+ENQUEUE_LUA = """
+if ARGV[5] == '1' then
+  local prev = redis.call('HMGET', KEYS[1], 'b', 'id')
+  if prev[1] then
+    if prev[1] == ARGV[1] then return {1, prev[2]} end
+    return {2, ''}
+  end
+end
+local hwm = tonumber(ARGV[2])
+if hwm >= 0 then
+  local backlog = 0
+  for i = 3, #KEYS do backlog = backlog + redis.call('XLEN', KEYS[i]) end
+  if backlog >= hwm then return {3, tostring(backlog)} end
+end
+local id = redis.call('XADD', KEYS[2], '*', 'b', ARGV[1])
+redis.call('HSET', KEYS[1], 'b', ARGV[1], 'id', id, 'p', ARGV[4], 's', 'queued')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {0, id}
+"""
+
+BATCH_MAX = 256
+QUEUE_MAX = 8_192
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    BACKPRESSURE = "backpressure"
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    outcome: Outcome
+    stream_id: str = ""
+    backlog: int = 0
+
+
+class BrokerUnavailable(Exception):
+    """Redis refused, failed or did not answer within its timeout: the event may or may not be queued."""
+
+
+async def ensure_groups(client: aioredis.Redis, partitions: int) -> None:
+    """Create the consumer group on every partition stream; already present is fine."""
+    for partition in range(partitions):
+        try:
+            await client.xgroup_create(stream_key(partition), GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+async def backlog_by_partition(client: aioredis.Redis, partitions: int) -> list[int]:
+    """Unacknowledged events per partition (consumers XDEL after XACK, so XLEN is the backlog)."""
+    pipe = client.pipeline(transaction=False)
+    for partition in range(partitions):
+        pipe.xlen(stream_key(partition))
+    return [int(n) for n in await pipe.execute()]
+
+
+class Enqueuer:
+    """Pipelines concurrent enqueue calls: each caller awaits its own result, Redis sees one write.
+
+    Bounded: at most QUEUE_MAX callers wait; beyond that the caller gets
+    BrokerUnavailable at once (the API answers 503), never an unbounded queue.
+    """
+
+    def __init__(self, client: aioredis.Redis, settings: Settings, flushers: int = 2) -> None:
+        self._client = client
+        self._settings = settings
+        self._queue: asyncio.Queue[tuple[list[str], list[str], asyncio.Future]] = asyncio.Queue(QUEUE_MAX)
+        self._sha: Optional[str] = None
+        self._tasks: list[asyncio.Task] = []
+        self._flushers = flushers
+        self._timeout_s: Optional[float] = settings.redis_timeout_ms / 1000 if settings.timeouts_on else None
+        self._all_streams = [stream_key(p) for p in range(settings.partitions)]
+        self._hwm = -1 if settings.variant is Variant.NO_BACKPRESSURE else settings.high_water_mark
+        self._check = "0" if settings.variant is Variant.NO_IDEMPOTENCY else "1"
+
+    async def start(self) -> None:
+        for _ in range(self._flushers):
+            self._tasks.append(asyncio.create_task(self._flush_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        while not self._queue.empty():
+            _, _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(BrokerUnavailable("API is stopping"))
+
+    async def enqueue(self, event_id: str, partition: int, body: bytes) -> EnqueueResult:
+        keys = [idem_key(event_id), stream_key(partition), *self._all_streams]
+        argv = [body, str(self._hwm), str(self._settings.idempotency_ttl_s), str(partition), self._check]
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((keys, argv, future))
+        except asyncio.QueueFull:
+            raise BrokerUnavailable("too many requests waiting for Redis") from None
+        return await future
+
+    async def _load_script(self) -> str:
+        if self._sha is None:
+            self._sha = await self._client.script_load(ENQUEUE_LUA)
+        return self._sha
+
+    async def _flush_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    replies = await self._send(batch)
+            except (RedisError, OSError, TimeoutError) as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(BrokerUnavailable(f"{type(exc).__name__}: {exc}"))
+                continue
+            for (_, _, future), reply in zip(batch, replies):
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(BrokerUnavailable(f"{type(reply).__name__}: {reply}"))
+                else:
+                    future.set_result(_result(reply))
+
+    async def _send(self, batch: list, reload_left: int = 1) -> list:
+        sha = await self._load_script()
+        pipe = self._client.pipeline(transaction=False)
+        for keys, argv, _ in batch:
+            pipe.evalsha(sha, len(keys), *keys, *argv)
+        replies = await pipe.execute(raise_on_error=False)
+        if reload_left and any(isinstance(r, NoScriptError) for r in replies):
+            self._sha = None  # Redis restarted and lost its script cache: load once more
+            return await self._send(batch, reload_left - 1)
+        return replies
+
+
+def _result(reply: list) -> EnqueueResult:
+    code = int(reply[0])
+    value = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+    if code == 0:
+        return EnqueueResult(Outcome.ACCEPTED, stream_id=value)
+    if code == 1:
+        return EnqueueResult(Outcome.DUPLICATE, stream_id=value)
+    if code == 2:
+        return EnqueueResult(Outcome.CONFLICT)
+    return EnqueueResult(Outcome.BACKPRESSURE, backlog=int(value))
+

@@ -1,0 +1,614 @@
+"""A consumer process: owns partitions by lease, applies their events to the ledger, acks after commit.
+
+Why a worker per partition: order per key is order per partition, and a
+partition is handled by one task with its own PostgreSQL connection, so batches
+of one partition commit one after another while partitions run side by side.
+The flow of one batch: read (pending first, then new) -> validate -> breaker
+judges -> one ledger statement -> XACK+XDEL in one MULTI. Every Redis and
+PostgreSQL call has a timeout (except in the `no_timeouts` variant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from reference_system import lease
+from reference_system.backoff import delay_s
+from reference_system.detector import Detector, Observation
+from reference_system.keys import (
+    BREAKER_HASH,
+    CONSUMERS_ZSET,
+    DLQ_STREAM,
+    GROUP,
+    consumer_counter_key,
+    consumer_gauge_key,
+    flow_name,
+    idem_key,
+    stream_key,
+)
+from reference_system.ledger import ErrorKind, FencedOut, apply_batch, classify
+from reference_system.metrics import E2E_BUCKETS_S, Histogram
+from reference_system.posting import InvalidPosting, Posting, parse_stored
+from reference_system.schema import ensure_schema
+from reference_system.settings import Settings, Variant
+from reference_system.broker import ensure_groups
+
+__all__ = ["Consumer", "run_consumer", "HEARTBEAT_S"]
+
+log = logging.getLogger("reference_system.consumer")
+
+HEARTBEAT_S = 0.5
+ALIVE_S = 3 * HEARTBEAT_S
+BREAKER_POLL_S = 0.2
+DLQ_MAXLEN = 1_000_000  # approximate cap on the dead-letter stream
+
+# Dead-letter one entry: the DLQ record, the ack, the delete and the status, all or nothing.
+_DEAD_LETTER = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'reason', ARGV[2],
+           'attempts', ARGV[3], 'body', ARGV[4], 'partition', ARGV[5], 'consumer', ARGV[6])
+redis.call('XACK', KEYS[2], ARGV[8], ARGV[9])
+redis.call('XDEL', KEYS[2], ARGV[9])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 's', 'dead_lettered', 'r', ARGV[2])
+end
+return 1
+"""
+
+
+class BatchEnd(enum.Enum):
+    DONE = "done"
+    HALTED = "halted"  # breaker open: entries stay pending
+    LOST = "lost"  # lease lost or fenced out
+    STOPPING = "stopping"
+
+
+@dataclass
+class Counters:
+    """Published to Redis as deltas (HINCRBY), so totals survive a consumer restart."""
+
+    posted: int = 0
+    skipped_duplicates: int = 0
+    retries: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    busy_s: float = 0.0
+    e2e: Histogram = field(default_factory=lambda: Histogram(E2E_BUCKETS_S))
+
+
+@dataclass
+class Entry:
+    stream_id: str
+    body: bytes
+    posting: Optional[Posting]
+    at_ms: int
+
+
+class Consumer:
+    """One consumer process's state; `run` until `stop` is set, then drain and release leases."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        redis_url: str,
+        postgres_url: str,
+        rng: random.Random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.redis_url = redis_url
+        self.postgres_url = postgres_url
+        self.rng = rng
+        self.clock = clock
+        self.counters = Counters()
+        self.inflight = 0
+        self.stop = asyncio.Event()
+        self.workers: dict[int, tuple[asyncio.Task, int, asyncio.Event]] = {}  # partition -> task, epoch, quit
+        self.detectors: dict[int, Detector] = {}
+        self._timeouts = settings.timeouts_on
+        self._redis_s = settings.redis_timeout_ms / 1000 if self._timeouts else None
+        self._pg_s = settings.postgres_timeout_ms / 1000 if self._timeouts else None
+        self._block_ms = max(10, min(200, settings.redis_timeout_ms // 2))
+        self._currencies = frozenset(settings.currencies)
+        self._util_window_start = clock()
+        self._busy_window_s = 0.0
+        self.redis: aioredis.Redis = aioredis.from_url(
+            redis_url,
+            socket_timeout=(self._redis_s + self._block_ms / 1000) if self._timeouts else None,
+            socket_connect_timeout=self._redis_s,
+        )
+
+    # ----- process lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._setup()
+        tasks = [asyncio.create_task(self._heartbeat_loop())]
+        if self.settings.variant is Variant.NO_LEASE:
+            # The defect: every consumer works every partition of the group, "the group balances it".
+            for partition in range(self.settings.partitions):
+                self._start_worker(partition, epoch=0)
+        else:
+            tasks.append(asyncio.create_task(self._lease_loop()))
+        await self.stop.wait()
+        await self._drain()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self._publish()
+        except (RedisError, OSError, asyncio.TimeoutError):
+            pass
+        await self.redis.aclose()
+
+    async def _setup(self) -> None:
+        """Schema and groups, retried with backoff until the deadline (the stack may still be starting)."""
+        deadline = self.clock() + 30
+        attempt = 0
+        while True:
+            try:
+                conn = await asyncpg.connect(self.postgres_url, timeout=self._pg_s or 60)
+                try:
+                    await ensure_schema(conn, self.settings.variant, self._pg_s)
+                finally:
+                    await conn.close()
+                await ensure_groups(self.redis, self.settings.partitions)
+                return
+            except (OSError, asyncpg.PostgresError, RedisError, asyncio.TimeoutError) as exc:
+                if self.clock() > deadline or self.stop.is_set():
+                    raise
+                log.warning("setup failed (%s), retrying", exc)
+                await asyncio.sleep(delay_s(attempt, 100, 1000, self.rng))
+                attempt += 1
+
+    async def _drain(self) -> None:
+        """Let each worker finish its batch (it checks `stop` between batches), bounded by drain_s_max."""
+        tasks = [task for task, _, _ in self.workers.values()]
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=self.settings.drain_s_max)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for partition, (_, epoch, _) in list(self.workers.items()):
+            await self._release(partition, epoch)
+        self.workers.clear()
+
+    async def _release(self, partition: int, epoch: int) -> None:
+        if self.settings.variant is Variant.NO_LEASE:
+            return
+        try:
+            async with asyncio.timeout(self._redis_s):
+                await lease.release(self.redis, partition, self.name, epoch)
+        except (RedisError, OSError, TimeoutError):
+            pass  # the lease expires on its own
+
+    # ----- leases ------------------------------------------------------------------------------
+
+    async def _alive_consumers(self) -> int:
+        now_ms = int(self.clock() * 1000)
+        return int(await self.redis.zcount(CONSUMERS_ZSET, now_ms - int(ALIVE_S * 1000), "+inf"))
+
+    async def _lease_loop(self) -> None:
+        settings = self.settings
+        period_s = settings.lease_ms / 3000
+        offset = sum(self.name.encode()) % settings.partitions  # consumers start their scan at different places
+        while not self.stop.is_set():
+            try:
+                async with asyncio.timeout(self._redis_s and 4 * self._redis_s):
+                    await self._lease_round(offset)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("lease round failed: %s", exc)
+            try:
+                await asyncio.wait_for(self.stop.wait(), period_s)
+            except TimeoutError:
+                pass
+
+    async def _lease_round(self, offset: int) -> None:
+        settings = self.settings
+        for partition, (task, epoch, quit_event) in list(self.workers.items()):
+            if task.done():
+                self.workers.pop(partition)
+                await self._release(partition, epoch)
+            elif not await lease.renew(self.redis, partition, self.name, epoch, settings.lease_ms):
+                quit_event.set()  # lost it: the worker stops before its next commit; the fence covers this one
+        await self.redis.zadd(CONSUMERS_ZSET, {self.name: int(self.clock() * 1000)})
+        alive = max(1, await self._alive_consumers())
+        target = math.ceil(settings.partitions / alive)
+        owned = [p for p, (t, _, q) in self.workers.items() if not q.is_set()]
+        if len(owned) > target:
+            for partition in owned[target:]:
+                self.workers[partition][2].set()  # hand it over after the current batch
+            return
+        for i in range(settings.partitions):
+            if len(owned) >= target:
+                break
+            partition = (offset + i) % settings.partitions
+            if partition in self.workers:
+                continue
+            epoch = await lease.acquire(self.redis, partition, self.name, settings.lease_ms)
+            if epoch is not None:
+                self._start_worker(partition, epoch)
+                owned.append(partition)
+
+    def _start_worker(self, partition: int, epoch: int) -> None:
+        quit_event = asyncio.Event()
+        task = asyncio.create_task(self._worker(partition, epoch, quit_event))
+        self.workers[partition] = (task, epoch, quit_event)
+
+    # ----- heartbeat and metrics ---------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self._redis_s and 4 * self._redis_s):
+                    await self._publish()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _publish(self) -> None:
+        c = self.counters
+        now = self.clock()
+        window_s = max(now - self._util_window_start, 1e-3)
+        utilisation = min(1.0, self._busy_window_s / window_s)
+        self._util_window_start, self._busy_window_s = now, 0.0
+        counts, e2e_sum = c.e2e.take()
+        deltas = {
+            "posted": c.posted,
+            "skipped_duplicates": c.skipped_duplicates,
+            "retries": c.retries,
+            "dead_letters": c.dead_letters,
+            "batches": c.batches,
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        key = consumer_counter_key(self.name)
+        for name, value in deltas.items():
+            if value:
+                pipe.hincrby(key, name, value)
+        for i, n in enumerate(counts):
+            if n:
+                pipe.hincrby(key, f"e2e_{i}", n)
+        if e2e_sum:
+            pipe.hincrbyfloat(key, "e2e_sum", e2e_sum)
+        if c.busy_s:
+            pipe.hincrbyfloat(key, "busy_s", c.busy_s)
+        gauges = consumer_gauge_key(self.name)
+        pipe.hset(
+            gauges,
+            mapping={
+                "inflight": self.inflight,
+                "utilisation": round(utilisation, 4),
+                "partitions": ",".join(str(p) for p in sorted(self.workers)),
+                "heartbeat_ms": int(now * 1000),
+            },
+        )
+        pipe.pexpire(gauges, int(ALIVE_S * 1000))
+        pipe.zadd(CONSUMERS_ZSET, {self.name: int(now * 1000)})
+        try:
+            await pipe.execute()
+        except BaseException:
+            c.e2e.add(counts, e2e_sum)  # not published: keep for the next round
+            raise
+        c.posted = c.skipped_duplicates = c.retries = c.dead_letters = c.batches = 0
+        c.busy_s = 0.0
+
+    # ----- one partition -------------------------------------------------------------------------
+
+    async def _connect(self) -> asyncpg.Connection:
+        settings: dict[str, str] = {"application_name": f"ledger-{self.name}"}
+        if self._timeouts:
+            settings["statement_timeout"] = str(self.settings.postgres_timeout_ms)
+        return await asyncpg.connect(
+            self.postgres_url, timeout=self._pg_s or 3600, server_settings=settings, statement_cache_size=64
+        )
+
+    def _detector(self, partition: int) -> Detector:
+        s = self.settings
+        if partition not in self.detectors:
+            self.detectors[partition] = Detector(
+                s.breaker_warmup_events, s.breaker_amount_orders, s.breaker_rate_factor, s.breaker_rate_per_s_min
+            )
+        return self.detectors[partition]
+
+    async def _worker(self, partition: int, epoch: int, quit_event: asyncio.Event) -> None:
+        conn: Optional[asyncpg.Connection] = None
+        stream = stream_key(partition)
+        claim_from: Optional[str] = "0-0"  # pending entries first (a dead owner's, or held by the breaker)
+        resume_action: Optional[str] = None
+        # In no_lease nobody owns the partition, so only entries idle for a lease period are taken over.
+        min_idle_ms = self.settings.lease_ms if self.settings.variant is Variant.NO_LEASE else 0
+        attempt = 0
+        try:
+            while not (self.stop.is_set() or quit_event.is_set()):
+                try:
+                    state = await self._breaker_state(partition)
+                    if state.get("state") == "open":
+                        await self._wait(quit_event, BREAKER_POLL_S)
+                        continue
+                    if state.get("state") == "resume":
+                        resume_action = state.get("action", "apply")
+                        claim_from = "0-0"
+                        await self._set_breaker(partition, {"state": "closed", "resumed_with": resume_action})
+                    if conn is None or conn.is_closed():
+                        conn = await self._connect()
+                    if claim_from is not None:
+                        async with asyncio.timeout(self._redis_s):
+                            reply = await self.redis.xautoclaim(
+                                stream, GROUP, self.name, min_idle_ms, claim_from, count=self.settings.batch_size
+                            )
+                        next_id, raw = reply[0], reply[1]
+                        next_id = next_id.decode() if isinstance(next_id, bytes) else next_id
+                        claim_from = None if next_id == "0-0" else next_id
+                        raw = [item for item in raw if item and item[1]]
+                    else:
+                        reply = await self.redis.xreadgroup(
+                            GROUP, self.name, {stream: ">"}, count=self.settings.batch_size, block=self._block_ms
+                        )
+                        raw = reply[0][1] if reply else []
+                    attempt = 0
+                except (RedisError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    self.counters.retries += 1
+                    log.warning("partition %s: read failed: %s", partition, exc)
+                    conn = await _discard(conn)
+                    await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
+                    attempt += 1
+                    continue
+                if not raw:
+                    continue
+                entries = [self._decode(item) for item in raw]
+                started = self.clock()
+                self.inflight += len(entries)
+                try:
+                    end, conn = await self._handle(partition, epoch, conn, entries, resume_action, quit_event)
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("partition %s: batch interrupted, re-reading pending entries: %s", partition, exc)
+                    self.counters.retries += 1
+                    end, claim_from = BatchEnd.HALTED, "0-0"
+                    await self._wait(quit_event, delay_s(0, 50, self.settings.backoff_ms_max, self.rng))
+                finally:
+                    self.inflight -= len(entries)
+                    busy = self.clock() - started
+                    self.counters.busy_s += busy
+                    self._busy_window_s += busy
+                resume_action = None
+                if end is BatchEnd.HALTED:
+                    claim_from = "0-0"
+                elif end is BatchEnd.LOST:
+                    quit_event.set()
+        except Exception:
+            log.exception("partition %s: worker failed; the lease loop will hand the partition on", partition)
+            raise
+        finally:
+            await _discard(conn)
+
+    def _decode(self, item: tuple) -> Entry:
+        raw_id, fields = item
+        stream_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        body = fields.get(b"b", b"")
+        try:
+            posting = parse_stored(body, self._currencies, self.settings.amount_minor_max)
+        except InvalidPosting:
+            posting = None
+        return Entry(stream_id, body, posting, int(stream_id.split("-", 1)[0]))
+
+    async def _wait(self, quit_event: asyncio.Event, seconds: float) -> None:
+        """Sleep that ends early on stop: backoff must never delay a SIGTERM drain."""
+        waiters = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(quit_event.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _breaker_state(self, partition: int) -> dict:
+        if not self.settings.breaker_enabled:
+            return {}
+        async with asyncio.timeout(self._redis_s):
+            raw = await self.redis.hget(BREAKER_HASH, flow_name(partition))
+        return orjson.loads(raw) if raw else {}
+
+    async def _set_breaker(self, partition: int, state: dict) -> None:
+        state = {**state, "since_ms": int(self.clock() * 1000), "consumer": self.name}
+        async with asyncio.timeout(self._redis_s):
+            await self.redis.hset(BREAKER_HASH, flow_name(partition), orjson.dumps(state))
+
+    async def _handle(
+        self,
+        partition: int,
+        epoch: int,
+        conn: asyncpg.Connection,
+        entries: list[Entry],
+        resume_action: Optional[str],
+        quit_event: asyncio.Event,
+    ) -> tuple[BatchEnd, Optional[asyncpg.Connection]]:
+        """One batch, start to ack. Returns how it ended and the (possibly replaced) connection."""
+        good: list[Entry] = []
+        for entry in entries:
+            if entry.posting is None:
+                reason = "invalid: " + _invalid_reason(entry.body, self)
+                await self._dead_letter(partition, entry, reason, 1, quit_event)
+            else:
+                good.append(entry)
+        if not good:
+            return BatchEnd.DONE, conn
+        detector = self._detector(partition)
+        observations = [Observation(e.posting.debit_account, e.posting.amount_minor, e.at_ms) for e in good]
+        if self.settings.breaker_enabled and resume_action != "apply":
+            verdict = detector.judge(observations)
+            if verdict.trip and resume_action == "dead_letter":
+                suspects = set(verdict.suspects) or set(range(len(good)))
+                for i in sorted(suspects):
+                    await self._dead_letter(partition, good[i], "anomaly: " + verdict.reason, 1, quit_event)
+                good = [e for i, e in enumerate(good) if i not in suspects]
+                observations = [o for i, o in enumerate(observations) if i not in suspects]
+            elif verdict.trip:
+                await self._set_breaker(partition, {"state": "open", "reason": verdict.reason, "held": len(good)})
+                log.warning("partition %s: breaker open: %s", partition, verdict.reason)
+                return BatchEnd.HALTED, conn
+        elif resume_action == "apply" and observations:
+            span_s = max((observations[-1].at_ms - observations[0].at_ms) / 1000, 1.0)
+            detector.accept_rate(len(observations) / span_s)
+        if not good:
+            return BatchEnd.DONE, conn
+        if self.settings.variant is Variant.ACK_BEFORE_COMMIT:
+            # The defect: "ack as soon as we have it in memory, the commit follows right away".
+            await self._ack(partition, good, quit_event)
+        end, conn = await self._apply_with_retries(partition, epoch, conn, good, quit_event)
+        if end is not BatchEnd.DONE:
+            return end, conn
+        if self.settings.variant is not Variant.ACK_BEFORE_COMMIT:
+            if not await self._ack(partition, good, quit_event):
+                return BatchEnd.STOPPING, conn
+        detector.learn(observations)
+        now_ms = self.clock() * 1000
+        for entry in good:
+            self.counters.e2e.observe(max(0.0, (now_ms - entry.at_ms) / 1000))
+        self.counters.batches += 1
+        return BatchEnd.DONE, conn
+
+    async def _apply_with_retries(
+        self, partition: int, epoch: int, conn: Optional[asyncpg.Connection], good: list[Entry], quit_event
+    ) -> tuple[BatchEnd, Optional[asyncpg.Connection]]:
+        attempts = 0
+        waits = 0
+        while True:
+            if self.stop.is_set() and waits:
+                return BatchEnd.STOPPING, conn
+            try:
+                if conn is None or conn.is_closed():
+                    conn = await self._connect()
+                result = await apply_batch(
+                    conn, self.settings.variant, partition, epoch, self.name, [e.posting for e in good], self._pg_s
+                )
+                self.counters.posted += result.inserted
+                self.counters.skipped_duplicates += len(good) - result.inserted
+                return BatchEnd.DONE, conn
+            except FencedOut as exc:
+                log.warning("%s", exc)
+                return BatchEnd.LOST, conn
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                kind = classify(exc)
+                self.counters.retries += 1
+                if kind is ErrorKind.UNAVAILABLE:
+                    conn = await _discard(conn)
+                    await self._wait(quit_event, delay_s(waits, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng))
+                    waits += 1
+                    if quit_event.is_set():
+                        return BatchEnd.LOST, conn
+                    continue
+                attempts += 1
+                if kind is ErrorKind.TRANSIENT and attempts < self.settings.max_attempts:
+                    await self._wait(quit_event, delay_s(attempts, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng))
+                    continue
+                if len(good) == 1:
+                    reason = f"{'poison' if kind is ErrorKind.POISON else 'retries exhausted'}: postgres {getattr(exc, 'sqlstate', '')} {exc}"
+                    await self._dead_letter(partition, good[0], reason.strip(), attempts, quit_event)
+                    return BatchEnd.DONE, conn
+                return await self._one_by_one(partition, epoch, conn, good, quit_event)
+
+    async def _one_by_one(self, partition, epoch, conn, good: list[Entry], quit_event):
+        """A batch was refused: apply its events singly so only the culprit is dead-lettered."""
+        for entry in good:
+            end, conn = await self._apply_with_retries(partition, epoch, conn, [entry], quit_event)
+            if end is not BatchEnd.DONE:
+                return end, conn
+        return BatchEnd.DONE, conn
+
+    async def _ack(self, partition: int, entries: list[Entry], quit_event) -> bool:
+        """XACK and XDEL together (MULTI); retried until done or stopping (a missed ack only redelivers)."""
+        ids = [e.stream_id for e in entries]
+        stream = stream_key(partition)
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._redis_s):
+                    pipe = self.redis.pipeline(transaction=True)
+                    pipe.xack(stream, GROUP, *ids)
+                    pipe.xdel(stream, *ids)
+                    await pipe.execute()
+                return True
+            except (RedisError, OSError, TimeoutError) as exc:
+                self.counters.retries += 1
+                if self.stop.is_set() or attempt >= 20:
+                    log.warning("partition %s: ack failed, entries will be redelivered: %s", partition, exc)
+                    return False
+                await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
+                attempt += 1
+
+    async def _dead_letter(self, partition: int, entry: Entry, reason: str, attempts: int, quit_event) -> None:
+        event_id = entry.posting.event_id if entry.posting else _event_id_of(entry.body)
+        stream = stream_key(partition)
+        for attempt in range(20):
+            try:
+                async with asyncio.timeout(self._redis_s):
+                    await self.redis.eval(
+                        _DEAD_LETTER,
+                        3,
+                        DLQ_STREAM,
+                        stream,
+                        idem_key(event_id) if event_id else "ledger:idem:-",
+                        event_id,
+                        reason[:1000],
+                        attempts,
+                        entry.body,
+                        partition,
+                        self.name,
+                        DLQ_MAXLEN,
+                        GROUP,
+                        entry.stream_id,
+                    )
+                self.counters.dead_letters += 1
+                log.warning("partition %s: dead-lettered %s: %s", partition, event_id or entry.stream_id, reason)
+                return
+            except (RedisError, OSError, TimeoutError):
+                self.counters.retries += 1
+                if self.stop.is_set():
+                    return  # stays pending; the next owner dead-letters it again
+                await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
+
+
+def _event_id_of(body: bytes) -> str:
+    try:
+        value = orjson.loads(body).get("event_id", "")
+        return value if isinstance(value, str) and len(value) <= 64 else ""
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+
+
+def _invalid_reason(body: bytes, consumer: Consumer) -> str:
+    try:
+        parse_stored(body, consumer._currencies, consumer.settings.amount_minor_max)
+    except InvalidPosting as exc:
+        return str(exc)
+    return "unknown"
+
+
+async def _discard(conn: Optional[asyncpg.Connection]) -> None:
+    """Drop a connection whose state is unknown (a timeout mid-query): never reuse it."""
+    if conn is not None and not conn.is_closed():
+        conn.terminate()
+    return None
+
+
+async def run_consumer(name: str, settings: Settings, redis_url: str, postgres_url: str, seed: int) -> Consumer:
+    """Run a consumer until SIGTERM/SIGINT; the signal sets `stop`, the drain is bounded."""
+    import signal
+
+    consumer = Consumer(name, settings, redis_url, postgres_url, random.Random(seed))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, consumer.stop.set)
+    await consumer.run()
+    return consumer
