@@ -45,7 +45,8 @@ def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans") 
     x = table["consumer_seconds_mean"].to_numpy(dtype=float)
     xerr = _err(table, "consumer_seconds")
     y = table["slo_attainment"].to_numpy(dtype=float)
-    yerr = np.vstack([y - table["slo_attainment_ci_low"].to_numpy(float), table["slo_attainment_ci_high"].to_numpy(float) - y])
+    low, high = table["slo_attainment_ci_low"].to_numpy(float), table["slo_attainment_ci_high"].to_numpy(float)
+    yerr = np.clip(np.vstack([y - low, high - y]), 0.0, None)  # rounding can put y a hair outside its interval
     colours = ["tab:green" if c else ("tab:blue" if m else "tab:grey") for c, m in zip(table["cheapest"], table["meets_slo"])]
     for i, name in enumerate(table["plan"]):
         ax1.errorbar(x[i], y[i], xerr=xerr[i], yerr=yerr[:, i : i + 1], fmt="o", color=colours[i], capsize=3)
