@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Optional
 import pandas as pd
 
 from harness.errors import RunError, UsageError
-from harness.history.schema import OPS_COLUMNS, conform
+from harness.history.schema import OPS_COLUMNS, conform, empty_frame
 from harness.load.child_env import child_env
 from harness.load.config import LoadModel, LoadRunConfig, RetryPolicy
 from harness.load.recorder import read_ops_file
@@ -326,13 +326,15 @@ def ops_frame(records: list) -> pd.DataFrame:
 
     Ties in time_s (rare, sub-microsecond) keep an invoke before its completion.
     """
+    if not records:
+        return empty_frame(OPS_COLUMNS)
     try:  # the history store's builder, when it exists, is the one place that makes ops tables
         from harness.history.store import ops_from_records  # type: ignore[import-not-found]
     except ImportError:
         ops_from_records = None
     if ops_from_records is not None:
         return ops_from_records(records)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"type": [], "time_s": [], "op_id": []})
+    frame = pd.DataFrame.from_records(records)
     # Every column present before conform(): its filler for absent columns (pd.NA) cannot become float64.
     for name in OPS_COLUMNS:
         if name not in frame.columns:
