@@ -1,0 +1,216 @@
+"""Fixtures for the reference system's tests: the real stack, a fresh ledger per test, process handles.
+
+Why processes: the contract is `python -m reference_system api|consumer`, and
+the tests kill -9 and SIGTERM those processes exactly as the harness will.
+Each test gets its own PostgreSQL database and an empty Redis, so tests do not
+see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from harness.stack import LocalStack, StackConfig
+
+ROOT = Path("/tmp/lc-refsys")
+_counter = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
+    """Poll until condition() is truthy; fail the test naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)  # polling interval of a condition wait, not a fixed sleep
+
+
+def sql(url: str, query: str, *args: Any) -> list:
+    async def run() -> list:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return await conn.fetch(query, *args, timeout=30)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def services():
+    """Real Redis and PostgreSQL for the whole session (always stopped)."""
+    run_dir = ROOT / f"stack-{os.getpid()}"
+    with LocalStack(StackConfig(run_dir=run_dir, toxiproxy=False)) as stack:
+        yield stack
+
+
+def posting(key: str = "k", debit: str = "alice", credit: str = "bob", amount: int = 100, currency: str = "EUR", event_id: Optional[str] = None) -> dict:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "key": key,
+        "debit_account": debit,
+        "credit_account": credit,
+        "amount_minor": amount,
+        "currency": currency,
+    }
+
+
+@dataclass
+class System:
+    """One test's reference system: a fresh database, an empty Redis, and the processes it started."""
+
+    redis_url: str
+    postgres_url: str
+    log_dir: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    api_port: Optional[int] = None
+
+    # ----- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], redis_url: Optional[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        cmd = [sys.executable, "-m", "reference_system", *argv,
+               "--redis-url", redis_url or self.redis_url, "--postgres-url", self.postgres_url]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd="/work/main")
+        self.procs[name] = proc
+        return proc
+
+    def start_api(self, *settings: str, redis_url: Optional[str] = None, wait: bool = True) -> str:
+        self.api_port = free_port()
+        proc = self._spawn("api", ["api", "--port", str(self.api_port), *settings], redis_url)
+        if wait:
+            def ready() -> bool:
+                assert proc.poll() is None, f"API exited with {proc.returncode}; see {self.log_dir}/api.log"
+                try:
+                    return httpx.get(self.url("/v1/health"), timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_for(ready, 30, "the API to answer /v1/health with 200")
+        return self.url("")
+
+    def start_consumer(self, name: str, *settings: str, redis_url: Optional[str] = None) -> subprocess.Popen:
+        return self._spawn(name, ["consumer", "--name", name, *settings], redis_url)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.api_port}{path}"
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait(10)
+
+    def terminate(self, name: str, timeout_s: float = 10) -> tuple[int, float]:
+        """SIGTERM, then the exit code and how long the process took to exit."""
+        proc = self.procs.pop(name)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout_s)
+        return code, time.monotonic() - began
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(8)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+    # ----- observations -------------------------------------------------------------------------
+
+    def sql(self, query: str, *args: Any) -> list:
+        return sql(self.postgres_url, query, *args)
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, socket_timeout=5)
+
+    def posted_ids(self) -> list[str]:
+        try:
+            return [str(r["event_id"]) for r in self.sql("SELECT event_id FROM journal ORDER BY seq")]
+        except asyncpg.UndefinedTableError:
+            return []
+
+    def wait_posted(self, ids: set[str], timeout_s: float = 60) -> None:
+        wait_for(lambda: ids <= set(self.posted_ids()), timeout_s, f"{len(ids)} accepted events to be posted")
+
+    def submit(self, bodies: list[dict], concurrency: int = 16, timeout_s: float = 10) -> list[tuple[dict, int, dict]]:
+        """POST bodies concurrently; return (body, status, answer) per body, in input order."""
+
+        async def run() -> list:
+            limits = httpx.Limits(max_connections=concurrency)
+            async with httpx.AsyncClient(base_url=self.url(""), timeout=timeout_s, limits=limits) as client:
+                gate = asyncio.Semaphore(concurrency)
+
+                async def one(body: dict) -> tuple[dict, int, dict]:
+                    async with gate:
+                        response = await client.post("/v1/events", json=body)
+                        return body, response.status_code, response.json()
+
+                return await asyncio.gather(*(one(b) for b in bodies))
+
+        return asyncio.run(run())
+
+    def submit_in_order(self, bodies: list[dict], timeout_s: float = 10) -> list[int]:
+        """One at a time: each is answered before the next is sent (the ordering contract)."""
+        with httpx.Client(base_url=self.url(""), timeout=timeout_s) as client:
+            return [client.post("/v1/events", json=b).status_code for b in bodies]
+
+    def ledger_checks(self) -> dict[str, Any]:
+        """The invariants every test can assert on: duplicates, zero-sum lines, replay = projection."""
+        return {
+            "duplicate_ids": self.sql("SELECT event_id FROM journal GROUP BY event_id HAVING count(*) > 1"),
+            "unbalanced_events": self.sql(
+                "SELECT event_id FROM journal_lines GROUP BY event_id HAVING sum(amount_minor) <> 0"
+            ),
+            "drift": self.sql("SELECT * FROM ledger_projection_drift()"),
+            "balance_sum": self.sql("SELECT coalesce(sum(balance_minor), 0) AS s FROM balances")[0]["s"],
+        }
+
+
+@pytest.fixture()
+def system(services, request):
+    """A fresh database and an empty Redis for one test; every process it starts is stopped after."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    base = services.postgres_url.rsplit("/", 1)[0]
+    sql(services.postgres_url, f'CREATE DATABASE "{name}"')
+    client = redis.Redis.from_url(services.redis_url, socket_timeout=5)
+    client.flushall()
+    client.close()
+    log_dir = ROOT / "logs" / request.node.name.replace("/", "_")[:80]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    sys_ = System(redis_url=services.redis_url, postgres_url=f"{base}/{name}", log_dir=log_dir)
+    try:
+        yield sys_
+    finally:
+        sys_.stop_all()
+        sql(services.postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
