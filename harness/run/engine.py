@@ -34,6 +34,7 @@ from harness.history.schema import METRICS_COLUMNS, NEMESIS, History, Phase, Run
 from harness.run.clock import RunClock
 from harness.run.links import LinkPlan, direct_links, plan_links
 from harness.run.observe import observe
+from harness.run.reset import reset_reference_state
 from harness.run.sampler import MetricsSampler
 from harness.run.system import ReferenceSystem, SystemConfig, process_control
 from harness.scenario.model import Scenario, StackMode
@@ -182,6 +183,8 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
             from harness.faults.toxiproxy_adapter import ToxiproxyAdapter
 
             adapter = ToxiproxyAdapter(services.toxiproxy_url)
+        if scenario.stack.mode is StackMode.ATTACH and scenario.stack.reset_state:
+            reset_reference_state(services.redis_url, services.postgres_url)
         api_port = free_port()
         links: LinkPlan = (plan_links(adapter, services.redis_url, services.postgres_url, api_port)
                            if adapter else direct_links(services.redis_url, services.postgres_url, api_port))

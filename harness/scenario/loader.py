@@ -93,7 +93,7 @@ def scenario_from_mapping(raw: Any, source: Optional[Path] = None, seed: Optiona
         stack=_stack(top.get("stack") or {}),
         system=_system(top.get("system") or {}),
         phases=phases,
-        invariants=_invariants(top.get("invariants") or {}),
+        invariants=_invariants(top.get("invariants") or {}, len(faults)),
         source=source,
         raw=top,
     )
@@ -294,11 +294,17 @@ def _phases(raw: Any) -> PhaseSpec:
     return spec
 
 
-def _invariants(raw: Any) -> Any:
-    from harness.checkers import CheckConfig
+def _invariants(raw: Any, fault_count: int = 0) -> Any:
+    from harness.checkers.config import CheckConfig
 
-    section = _mapping(raw, "invariants")
-    return _built("invariants", lambda: CheckConfig.from_mapping(section, where="invariants"))
+    section = dict(_mapping(raw, "invariants"))
+    if fault_count and "fault_windows_min" not in section:
+        # A history that lost its nemesis ops must not pass graceful_degradation by having no windows.
+        section["fault_windows_min"] = fault_count
+    try:
+        return CheckConfig.from_mapping(section, where="invariants")
+    except (ValueError, TypeError) as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _cross_checks(scenario: Scenario) -> None:

@@ -42,6 +42,7 @@ class StackSpec:
     postgres_url: Optional[str] = None
     toxiproxy_url: Optional[str] = None
     keep_dir: bool = False
+    reset_state: bool = True  # attach mode: drop the reference system's tables and ledger:* keys first
 
 
 @dataclass(frozen=True)
