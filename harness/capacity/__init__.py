@@ -4,6 +4,7 @@ The only package of the harness that imports SimPy (in `model.py`); the rest of
 the harness speaks ModelConfig, Prediction and the plans API. See docs/capacity.md.
 """
 
+from harness.capacity.calibrate import calibrate, predict_run, prediction_error
 from harness.capacity.config import (
     Deterministic,
     Exponential,
@@ -22,6 +23,7 @@ from harness.capacity.plans import Plan, PlanComparison, PlanStudy, Slo, compare
 from harness.capacity.plans_file import load_plans_file
 from harness.capacity.plans_run import run_plan_file
 from harness.capacity.prediction import EventTrace, Outcome, Prediction
+from harness.capacity.synthetic import history_from_prediction
 
 __all__ = [
     "Deterministic",
@@ -37,7 +39,11 @@ __all__ = [
     "PlanComparison",
     "PlanStudy",
     "Slo",
+    "calibrate",
     "compare_plans",
+    "history_from_prediction",
+    "predict_run",
+    "prediction_error",
     "load_plans_file",
     "run_plan_file",
     "Ownership",
