@@ -58,4 +58,21 @@ def _run(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _plan]
+def _explore(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("explore", help="search fault schedules with Hypothesis and shrink a failure")
+    parser.add_argument("scenario", help="a scenario YAML file; its explore: section bounds the search")
+    parser.add_argument("--budget", default="10m", help="wall time for the search, e.g. 90s, 10m, 1h (default 10m)")
+    parser.add_argument("--max-examples", type=int, default=None, help="at most this many episodes")
+    parser.add_argument("--replays", type=int, default=3, help="replays of the reproducer to measure flakiness")
+    parser.add_argument("--reports-dir", default="reports", help="where the exploration folder goes")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.explore.command import explore_command
+
+        return explore_command(Path(args.scenario), args.budget, Path(args.reports_dir), args.max_examples,
+                               args.replays)
+
+    parser.set_defaults(handler=handle)
+
+
+REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _plan, _explore]

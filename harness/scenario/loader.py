@@ -43,7 +43,7 @@ REPEAT_COUNT_MAX = 1000
 DURATION_S_MAX = 24 * 3600.0
 SCENARIO_BYTES_MAX = 1_000_000
 
-_TOP_KEYS = ("name", "description", "seed", "duration_s_max", "stack", "system", "load", "faults", "phases", "invariants")
+_TOP_KEYS = ("name", "description", "seed", "duration_s_max", "stack", "system", "load", "faults", "phases", "invariants", "explore")
 
 
 def load_scenario(path: Path, seed: Optional[int] = None) -> Scenario:
@@ -94,6 +94,7 @@ def scenario_from_mapping(raw: Any, source: Optional[Path] = None, seed: Optiona
         system=_system(top.get("system") or {}),
         phases=phases,
         invariants=_invariants(top.get("invariants") or {}, len(faults)),
+        explore=_explore(top.get("explore")),
         source=source,
         raw=top,
     )
@@ -305,6 +306,15 @@ def _invariants(raw: Any, fault_count: int = 0) -> Any:
         return CheckConfig.from_mapping(section, where="invariants")
     except (ValueError, TypeError) as exc:
         raise ScenarioError(str(exc)) from None
+
+
+def _explore(raw: Any) -> Any:
+    if raw is None:
+        return None
+    from harness.explore.space import ExploreSpec
+
+    section = _mapping(raw, "explore")
+    return _dataclass_from(ExploreSpec, section, "explore")
 
 
 def _cross_checks(scenario: Scenario) -> None:

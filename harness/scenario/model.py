@@ -96,6 +96,7 @@ class Scenario:
     system: SystemSpec = SystemSpec()
     phases: PhaseSpec = PhaseSpec()
     invariants: Any = None  # a harness.checkers.CheckConfig
+    explore: Any = None  # a harness.explore.space.ExploreSpec: bounds for `ledgerchaos explore`
     description: str = ""
     source: Optional[Path] = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

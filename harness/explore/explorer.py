@@ -1,0 +1,230 @@
+"""Exploration: Hypothesis searches fault schedules and load shapes on the live stack, shrinks a failure,
+and writes it as an ordinary scenario file that `ledgerchaos run` replays.
+
+Why Hypothesis on a live system: its shrinker turns "something failed in a
+storm of five faults" into the smallest schedule that still fails, which is what
+a person can debug. Settings suit a live system: no per-example deadline, a
+database of found examples in the project's cache folder (a failure found once
+is tried first next time), and a bound on examples and on wall time (the budget).
+
+The stack is started once and reused: each episode attaches to it, and the
+run engine resets the reference system's state (tables dropped, `ledger:*`
+keys deleted, proxies healed) before starting it again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky
+
+from harness.errors import UsageError
+from harness.explore.space import Episode, ExploreSpec, episodes
+from harness.scenario import scenario_from_mapping
+
+__all__ = ["ExploreResult", "Explorer", "episode_scenario", "EPISODE_OVERHEAD_S"]
+
+EPISODE_OVERHEAD_S = 12.0  # system start, Locust start, drain, observation: measured on this machine
+CACHE_DIR = Path(".cache") / "hypothesis-explore"
+
+
+class _Violation(AssertionError):
+    """An invariant failed in an episode (Hypothesis's signal to shrink)."""
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    episode: Episode
+    exit_code: int
+    failed_checkers: Tuple[str, ...]
+    run_dir: Path
+
+
+@dataclass
+class ExploreResult:
+    examples: int = 0
+    failures_seen: int = 0
+    budget_exhausted: bool = False
+    minimal: Optional[EpisodeResult] = None
+    reproducer: Optional[Path] = None
+    replays: List[Tuple[str, ...]] = field(default_factory=list)
+    flaky: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.minimal is not None
+
+    @property
+    def replay_failure_rate(self) -> Optional[float]:
+        if not self.replays:
+            return None
+        return sum(1 for failed in self.replays if failed) / len(self.replays)
+
+
+def episode_scenario(base_raw: Mapping[str, Any], spec: ExploreSpec, episode: Episode,
+                     stack: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The scenario-file mapping of one episode: the base scenario with its faults and load replaced."""
+    raw = copy.deepcopy(dict(base_raw))
+    raw.pop("explore", None)
+    raw["name"] = f"{raw.get('name', 'explore')}-episode"
+    raw["seed"] = episode.seed
+    warmup_s = float((raw.get("phases") or {}).get("warmup_s", 1.0))
+    load = dict(raw.get("load") or {})
+    if episode.burst_multiplier > 1.0:
+        load["profile"] = {"kind": "micro_burst", "base_rate_per_s": spec.base_rate_per_s,
+                           "duration_s": spec.episode_load_s, "burst_multiplier": episode.burst_multiplier,
+                           "burst_ms": 200, "period_s": 2, "first_burst_s": warmup_s}
+    else:
+        load["profile"] = {"kind": "steady", "base_rate_per_s": spec.base_rate_per_s,
+                           "duration_s": spec.episode_load_s}
+    generator = dict(load.get("generator") or {})
+    generator.update(duplicate_share=episode.duplicate_share, accounts=episode.accounts)
+    load["generator"] = generator
+    raw["load"] = load
+    raw["faults"] = [dict(f) for f in episode.faults]
+    phases = dict(raw.get("phases") or {})
+    phases.setdefault("warmup_s", warmup_s)
+    phases.setdefault("drain_s_max", 30)
+    raw["phases"] = phases
+    raw["duration_s_max"] = max(float(raw.get("duration_s_max", 0)), spec.episode_load_s + phases["drain_s_max"] + 30)
+    if stack is not None:
+        raw["stack"] = dict(stack)
+    else:
+        raw.pop("stack", None)
+    return raw
+
+
+class Explorer:
+    """One exploration: run with `explore()`. `run_episode` is a seam (the tests can fake it)."""
+
+    def __init__(
+        self,
+        base_raw: Mapping[str, Any],
+        spec: ExploreSpec,
+        out_dir: Path,
+        budget_s: float,
+        run_episode: Callable[[Dict[str, Any], Path], Tuple[int, Tuple[str, ...]]],
+        max_examples: Optional[int] = None,
+        replays: int = 3,
+        database_dir: Optional[Path] = None,
+        log: Callable[[str], None] = print,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if budget_s <= 0:
+            raise UsageError(f"--budget: must be more than 0 s, got {budget_s:g}")
+        self.base_raw = base_raw
+        self.spec = spec
+        self.out_dir = Path(out_dir)
+        self.budget_s = budget_s
+        self.run_episode = run_episode
+        episode_s = spec.episode_load_s + EPISODE_OVERHEAD_S
+        self.max_examples = max_examples or max(1, int(budget_s // episode_s))
+        self.replays = replays
+        self.database_dir = database_dir
+        self.log = log
+        self.clock = clock
+        self._count = 0
+
+    def _episode(self, episode: Episode, stack: Optional[Mapping[str, Any]]) -> EpisodeResult:
+        self._count += 1
+        raw = episode_scenario(self.base_raw, self.spec, episode, stack)
+        run_dir = self.out_dir / f"episode-{self._count:03d}"
+        code, failed = self.run_episode(raw, run_dir)
+        self.log(f"episode {self._count}: exit {code} {'FAILED ' + ','.join(failed) if failed else 'ok'} — "
+                 f"{episode.describe()}")
+        return EpisodeResult(episode, code, failed, run_dir)
+
+    def explore(self, stack: Optional[Mapping[str, Any]] = None) -> ExploreResult:
+        result = ExploreResult()
+        began = self.clock()
+        failing: List[EpisodeResult] = []
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        warmup_s = float((self.base_raw.get("phases") or {}).get("warmup_s", 1.0))
+
+        @settings(
+            max_examples=self.max_examples,
+            deadline=None,
+            database=DirectoryBasedExampleDatabase(str(self.database_dir)) if self.database_dir else None,
+            suppress_health_check=list(HealthCheck),
+            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+            derandomize=False,
+            print_blob=False,
+            report_multiple_bugs=False,
+        )
+        @given(episodes(self.spec, warmup_s))
+        def property_(episode: Episode) -> None:
+            # Past the budget, every further example (and shrink step) is discarded unrun.
+            if self.clock() - began > self.budget_s:
+                result.budget_exhausted = True
+                assume(False)
+            result.examples += 1
+            outcome = self._episode(episode, stack)
+            if outcome.exit_code != 0:
+                result.failures_seen += 1
+                failing.append(outcome)
+                raise _Violation(f"{','.join(outcome.failed_checkers) or 'run'} failed: {episode.describe()}")
+
+        try:
+            property_()
+        except _Violation:
+            pass
+        except Flaky:
+            result.flaky = True
+        result.elapsed_s = self.clock() - began
+        if failing:
+            # The smallest failure seen: fewest faults first, then the gentlest load. Hypothesis replays
+            # its shrunk minimum last, so on a tie the later one wins.
+            best = min(reversed(failing), key=lambda r: (r.episode.fault_count(), r.episode.burst_multiplier,
+                                                         r.episode.duplicate_share))
+            result.minimal = self._drop_faults(best, stack, began)
+            best = result.minimal
+            result.reproducer = self._write_reproducer(best)
+            result.replays = [self._replay(best, i, stack) for i in range(self.replays)]
+        return result
+
+    def _drop_faults(self, best: EpisodeResult, stack, began: float) -> EpisodeResult:
+        """Greedy one-at-a-time removal of faults after Hypothesis's shrink (which can stop at a local
+        minimum when faults interleave): keep a removal while the same checkers still fail. Bounded by
+        the fault count per pass and by the budget."""
+        improved = True
+        while improved and best.episode.faults and self.clock() - began <= self.budget_s:
+            improved = False
+            for index in range(len(best.episode.faults)):
+                faults = best.episode.faults[:index] + best.episode.faults[index + 1:]
+                candidate = self._episode(replace(best.episode, faults=faults), stack)
+                if candidate.exit_code != 0 and set(best.failed_checkers) <= set(candidate.failed_checkers):
+                    best = candidate
+                    improved = True
+                    break
+                if self.clock() - began > self.budget_s:
+                    break
+        return best
+
+    def _write_reproducer(self, best: EpisodeResult) -> Path:
+        raw = episode_scenario(self.base_raw, self.spec, best.episode, stack=None)
+        raw["name"] = f"{self.base_raw.get('name', 'explore')}-reproducer"
+        raw["description"] = (f"Found by `ledgerchaos explore`: {best.episode.describe()}. "
+                              f"Failed: {', '.join(best.failed_checkers) or 'the run'}.")
+        scenario_from_mapping(raw)  # the reproducer must be a valid scenario
+        path = self.out_dir / "reproducer.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        (self.out_dir / "reproducer.json").write_text(json.dumps({
+            "seed": best.episode.seed, "failed_checkers": list(best.failed_checkers),
+            "episode_run_dir": str(best.run_dir), "replay": f"ledgerchaos run {path} --seed {best.episode.seed}",
+        }, indent=2))
+        return path
+
+    def _replay(self, best: EpisodeResult, index: int, stack: Optional[Mapping[str, Any]]) -> Tuple[str, ...]:
+        raw = episode_scenario(self.base_raw, self.spec, best.episode, stack)
+        code, failed = self.run_episode(raw, self.out_dir / f"replay-{index + 1}")
+        self.log(f"replay {index + 1}/{self.replays}: exit {code} {','.join(failed) if failed else 'ok'}")
+        return tuple(failed) if code != 0 else ()
