@@ -217,3 +217,37 @@ class ReferenceSystem:
                        "reference system API restart", interval_s=0.05)
         return started
 
+
+
+class _ProcessControlView:
+    """Adapts ReferenceSystem to the nemesis's ProcessControl, whose `start` takes names
+    (ReferenceSystem.start() is the lifecycle start and takes none)."""
+
+    def __init__(self, system: ReferenceSystem) -> None:
+        self._system = system
+
+    def victims(self, target, rng):
+        return self._system.victims(target, rng)
+
+    def kill(self, names):
+        return self._system.kill(names)
+
+    def pause(self, names):
+        return self._system.pause(names)
+
+    def resume(self, names):
+        return self._system.resume(names)
+
+    def stop(self, names):
+        return self._system.stop(names)
+
+    def start(self, names):
+        return self._system.start_named(names)
+
+
+def process_control(system: ReferenceSystem) -> _ProcessControlView:
+    """The nemesis's view of a running reference system."""
+    return _ProcessControlView(system)
+
+
+__all__ += ["process_control"]
