@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from harness.load.codec import profile_from_dict, profile_to_dict
 from harness.load.generator import GeneratorConfig
 
-__all__ = ["LoadModel", "RetryPolicy", "LoadRunConfig", "WORKERS_MAX", "USERS_MAX", "OPS_MAX"]
+__all__ = ["LoadModel", "RetryPolicy", "LoadRunConfig", "WORKERS_MAX", "USERS_MAX", "OPS_MAX", "OP_ID_STRIDE"]
 
 WORKERS_MAX = 64  # one worker per core is the useful most; 64 is far above any machine this runs on
 USERS_MAX = 20_000  # greenlets per process; above this a process spends its time scheduling, not sending
 OPS_MAX = 50_000_000  # about 10 GB of JSON lines: a typo, not a plan
+OP_ID_STRIDE = 10**12  # op_id = worker_index * stride + counter: unique across workers, worker readable
 
 
 class LoadModel(str, enum.Enum):

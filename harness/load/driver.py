@@ -203,6 +203,16 @@ class LoadRun:
             self._terminate_group()
         return self._collect()
 
+    def kill(self) -> LoadResult:
+        """End the run at once with SIGKILL (no flush): for a hung child, and to prove that a crash
+        leaves a readable ops file. Ops flushed before the kill (at most 250 ms old) are kept."""
+        if self._started_at is None:
+            raise UsageError("LoadRun.kill(): call start() first")
+        if self._result is None and self.running():
+            self._notes.append("the load was killed (SIGKILL) before it ended")
+            self._kill_group()
+        return self._collect()
+
     def __enter__(self) -> "LoadRun":
         return self.start() if self._started_at is None else self
 

@@ -45,7 +45,7 @@ from typing import Optional
 import gevent
 import gevent.event
 
-from harness.load.config import LoadModel, LoadRunConfig
+from harness.load.config import OP_ID_STRIDE, LoadModel, LoadRunConfig
 from harness.load.outcome import classify_exception, classify_status, parse_retry_after, retry_wait_s
 from harness.load.recorder import OpsRecorder, write_json_atomic
 from harness.load.schedule import closed_posting_rng, open_schedule
@@ -59,7 +59,6 @@ except ImportError:  # pragma: no cover
     def _dumps(value) -> bytes:
         return json.dumps(value).encode()
 
-OP_ID_STRIDE = 10**12  # op_id = worker_index * stride + counter: unique across workers
 FLUSH_INTERVAL_S = 0.25
 PROGRESS_INTERVAL_S = 0.5
 WORKERS_CONNECT_S_MAX = 60.0

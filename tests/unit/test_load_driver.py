@@ -73,3 +73,16 @@ def test_progress_sums_the_workers_reports(tmp_path):
     assert progress.errors_by_kind == {"http_429": 2, "timeout": 1}
     assert progress.states == ("running", "finished") and progress.time_s == 3.5
     assert progress.send_lag_ms_max_recent == 9.0 and not progress.running
+
+
+def test_the_driver_never_imports_locust_or_gevent():
+    # In a fresh interpreter: Locust's monkey-patching must stay inside the child process.
+    import subprocess
+    import sys
+
+    code = "import sys, harness.load.driver, harness.load.stub_api; print(sorted({'locust', 'gevent'} & set(sys.modules)))"
+    from harness.load.child_env import child_env
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=child_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
