@@ -1,0 +1,57 @@
+"""Small helpers every checker uses to phrase a verdict: unknown-for-lack-of-data, evidence with ops, counts.
+
+Why shared: every verdict must read alike in the report, and the rule
+"lacking data is UNKNOWN, never VALID" is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from harness.checkers.facts import Facts
+from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
+
+__all__ = ["unknown", "needs_observation", "evidence_for", "verdict", "first_in_order"]
+
+
+def unknown(name: str, reason: str, counts: Optional[Mapping[str, int]] = None,
+            figures: Optional[Mapping[str, float]] = None, evidence: tuple = ()) -> Verdict:
+    return Verdict(name, Validity.UNKNOWN, reason, counts or {}, figures or {}, evidence)
+
+
+def needs_observation(name: str, facts: Facts) -> Optional[Verdict]:
+    """UNKNOWN when the ledger was not observed after the drain; None when it was."""
+    if facts.history.observation is None:
+        return unknown(name, "cannot judge: the ledger was not observed after the drain (history has no observation)")
+    return None
+
+
+def evidence_for(facts: Facts, items: Iterable[Tuple[Optional[str], str]]) -> tuple:
+    """Evidence for the first EVIDENCE_MAX (event_id, problem) items, each with the event's ops."""
+    chosen = []
+    for item in items:
+        chosen.append(item)
+        if len(chosen) >= EVIDENCE_MAX:
+            break
+    ops = facts.ops_of(e for e, _ in chosen if e is not None)
+    return tuple(Evidence(e, problem, ops.get(e, ()) if e is not None else ()) for e, problem in chosen)
+
+
+def verdict(name: str, violations: int, what: str, judged: str, counts: Mapping[str, int],
+            evidence: tuple = (), figures: Optional[Mapping[str, float]] = None) -> Verdict:
+    """VALID when violations == 0, else INVALID; the summary says how many of what."""
+    if violations == 0:
+        return Verdict(name, Validity.VALID, f"holds: {judged}", counts, figures or {}, ())
+    return Verdict(name, Validity.INVALID, f"violated: {what}: {violations}; {judged}",
+                   counts, figures or {}, evidence)
+
+
+def first_in_order(mask: np.ndarray, order: Sequence[float]) -> np.ndarray:
+    """Positions where mask is true, earliest `order` first (at most EVIDENCE_MAX of them)."""
+    positions = np.flatnonzero(mask)
+    if len(positions) == 0:
+        return positions
+    ranked = positions[np.argsort(np.asarray(order)[positions], kind="stable")]
+    return ranked[:EVIDENCE_MAX]

@@ -1,0 +1,227 @@
+"""Facts: the derived tables several checkers share (paired attempts, body groups, journal keys), computed once.
+
+Why a shared, lazy object: pairing invokes with completions and hashing bodies
+are the costly steps on a 10^7-op history; each checker asks only for what it
+needs, each fact is computed once per history, and a fact that fails to compute
+fails only the checkers that asked for it (they turn the crash into UNKNOWN).
+
+Identities are 64-bit hashes: `ev` hashes an event id, `body` hashes an event id
+together with its body (key, accounts, amount, currency). Integer keys make every
+group-by cheap; the chance of a collision among 10^7 events is below 10^-5.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterable, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+
+from harness.checkers.verdict import EVIDENCE_OPS_MAX
+from harness.history.schema import NEMESIS, History, OpF, OpType
+
+__all__ = ["Facts", "hash_column", "body_hash", "DONE_NONE", "DONE_OK", "DONE_FAIL", "DONE_INFO", "BODY_FIELDS"]
+
+BODY_FIELDS = ("key", "debit_account", "credit_account", "amount_minor", "currency")
+# How an attempt ended, as small integers so that masks are cheap.
+DONE_NONE, DONE_OK, DONE_FAIL, DONE_INFO = 0, 1, 2, 3
+_MIX = np.uint64(0x100000001B3)
+
+
+def hash_column(series: pd.Series) -> np.ndarray:
+    """A uint64 per value, equal for equal values whatever the frame (NA hashes alike)."""
+    return pd.util.hash_pandas_object(series, index=False, categorize=False).to_numpy()
+
+
+def body_hash(frame: pd.DataFrame, ev: Optional[np.ndarray] = None) -> np.ndarray:
+    """Hash of (event_id, body) per row; ops and journal rows with the same values hash alike."""
+    h = hash_column(frame["event_id"].astype("string")) if ev is None else ev.copy()
+    with np.errstate(over="ignore"):
+        for name in BODY_FIELDS:
+            column = frame[name].astype("Int64") if name == "amount_minor" else frame[name].astype("string")
+            h = (h * _MIX) ^ hash_column(column)
+    return h
+
+
+class Facts:
+    """Derived tables of one history. Attributes are computed on first use."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    # -- client attempts ---------------------------------------------------------------
+
+    @cached_property
+    def attempts(self) -> pd.DataFrame:
+        """One row per client invoke (submit and status), with its completion (if any) beside it.
+
+        Columns: op_id, row (position in ops), submit (bool), ev, event_id, invoke_s, intended_s, attempt,
+        done (DONE_*), done_s, status_code (float, NaN when none), error, retry_after_s,
+        latency_ms, value. A completion whose op_id has no invoke is counted in
+        `orphan_completions` and left out.
+        """
+        ops = self.history.ops
+        client = (ops["process"] != NEMESIS).to_numpy(dtype=bool, na_value=False)
+        is_invoke = (ops["type"] == OpType.INVOKE.value).to_numpy(dtype=bool, na_value=False)
+        inv = ops.loc[client & is_invoke, ["op_id", "f", "event_id", "time_s", "intended_time_s", "attempt"]]
+        inv = inv.assign(row=np.flatnonzero(client & is_invoke))
+        comp = ops.loc[client & ~is_invoke, ["op_id", "type", "time_s", "status_code", "error", "retry_after_s",
+                                             "latency_ms", "value"]]
+        comp = comp.drop_duplicates("op_id", keep="first")
+        inv = inv.drop_duplicates("op_id", keep="first")
+        position = pd.Index(comp["op_id"].to_numpy()).get_indexer(inv["op_id"].to_numpy())
+        has = position >= 0
+        take = np.where(has, position, 0)
+        self.orphan_completions = int(len(comp) - has.sum())
+
+        def completed(column: str, dtype: str, fill) -> np.ndarray:
+            if len(comp) == 0:
+                return np.full(len(inv), fill, dtype=dtype)
+            values = comp[column].to_numpy(dtype=dtype, na_value=fill)[take]
+            values[~has] = fill
+            return values
+
+        done_type = completed("type", "object", None)
+        done = np.full(len(inv), DONE_NONE, dtype=np.int8)
+        done[done_type == OpType.OK.value] = DONE_OK
+        done[done_type == OpType.FAIL.value] = DONE_FAIL
+        done[done_type == OpType.INFO.value] = DONE_INFO
+        event_id = inv["event_id"].reset_index(drop=True)
+        frame = pd.DataFrame({
+            "op_id": inv["op_id"].to_numpy(),
+            "row": inv["row"].to_numpy(),
+            "submit": (inv["f"] == OpF.SUBMIT.value).to_numpy(dtype=bool, na_value=False),
+            "ev": hash_column(event_id),
+            "event_id": event_id,
+            "invoke_s": inv["time_s"].to_numpy(dtype="float64"),
+            "intended_s": inv["intended_time_s"].to_numpy(dtype="float64", na_value=np.nan),
+            "attempt": inv["attempt"].to_numpy(dtype="float64", na_value=np.nan),
+            "done": done,
+            "done_s": completed("time_s", "float64", np.nan),
+            "status_code": completed("status_code", "float64", np.nan),
+            "error": pd.array(completed("error", "object", None), dtype="string"),
+            "retry_after_s": completed("retry_after_s", "float64", np.nan),
+            "latency_ms": completed("latency_ms", "float64", np.nan),
+            "value": pd.array(completed("value", "object", None), dtype="string"),
+        })
+        # A completion without latency_ms still has a latency: its time minus the invoke's.
+        missing = np.isnan(frame["latency_ms"].to_numpy()) & (done != DONE_NONE)
+        if missing.any():
+            latency = frame["latency_ms"].to_numpy().copy()
+            latency[missing] = (frame["done_s"].to_numpy()[missing] - frame["invoke_s"].to_numpy()[missing]) * 1000.0
+            frame["latency_ms"] = latency
+        return frame
+
+    @cached_property
+    def submits(self) -> pd.DataFrame:
+        """Submit attempts with their body: attempts columns plus body, valid_body, duplicate, key."""
+        attempts = self.attempts
+        sub = attempts.loc[attempts["submit"].to_numpy()].reset_index(drop=True)
+        inv = self.history.ops.iloc[sub["row"].to_numpy()][list(BODY_FIELDS) + ["valid_body", "duplicate"]]
+        sub["body"] = body_hash(inv.reset_index(drop=True), sub["ev"].to_numpy())
+        sub["valid_body"] = inv["valid_body"].to_numpy(dtype=bool, na_value=True)
+        sub["duplicate"] = inv["duplicate"].to_numpy(dtype=bool, na_value=False)
+        sub["key"] = inv["key"].reset_index(drop=True)
+        return sub
+
+    @cached_property
+    def bodies(self) -> pd.DataFrame:
+        """One row per submitted (event id, body), indexed by body hash.
+
+        acked: some attempt ended ok; indeterminate: none ok, some info or unanswered;
+        failed: every attempt ended fail (nothing happened, definitely); valid: no attempt
+        was marked valid_body False; ev: the event hash.
+        """
+        sub = self.submits
+        done = sub["done"].to_numpy()
+        frame = pd.DataFrame({
+            "body": sub["body"].to_numpy(),
+            "ev": sub["ev"].to_numpy(),
+            "ok": done == DONE_OK,
+            "open": (done == DONE_INFO) | (done == DONE_NONE),
+            "valid": sub["valid_body"].to_numpy(),
+        })
+        grouped = frame.groupby("body", sort=False).agg(ev=("ev", "first"), acked=("ok", "any"),
+                                                       opened=("open", "any"), valid=("valid", "all"))
+        grouped["indeterminate"] = ~grouped["acked"] & grouped["opened"]
+        grouped["failed"] = ~grouped["acked"] & ~grouped["opened"]
+        return grouped.drop(columns="opened")
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per submitted event id (indexed by ev): event_id, first_invoke_s, first_ok_s (NaN if never ok),
+        accepted (some attempt ok or indeterminate: the API may have enqueued it)."""
+        sub = self.submits
+        done = sub["done"].to_numpy()
+        ok_s = np.where(done == DONE_OK, sub["done_s"].to_numpy(), np.nan)
+        frame = pd.DataFrame({
+            "ev": sub["ev"].to_numpy(),
+            "event_id": sub["event_id"],
+            "invoke_s": sub["invoke_s"].to_numpy(),
+            "ok_s": ok_s,
+            "accepted": done != DONE_FAIL,
+        })
+        return frame.groupby("ev", sort=False).agg(
+            event_id=("event_id", "first"), first_invoke_s=("invoke_s", "min"), first_ok_s=("ok_s", "min"),
+            accepted=("accepted", "any"))
+
+    # -- observation ---------------------------------------------------------------------
+
+    @cached_property
+    def journal(self) -> pd.DataFrame:
+        """The journal with ev and body hashes beside each row."""
+        journal = self.history.observation.journal.reset_index(drop=True)
+        ev = hash_column(journal["event_id"])
+        out = journal.copy()
+        out["ev"] = ev
+        out["body"] = body_hash(journal, ev)
+        return out
+
+    def rejected_for(self, values: Iterable[str]) -> np.ndarray:
+        attempts = self.attempts
+        values = sorted(values)
+        mask = (~attempts["submit"].to_numpy()) & (attempts["done"].to_numpy() == DONE_OK)
+        if not values or not mask.any():
+            return np.empty(0, dtype=np.uint64)
+        chosen = attempts.loc[mask]
+        hit = chosen["value"].isin(values).to_numpy(dtype=bool, na_value=False)
+        return np.unique(chosen["ev"].to_numpy()[hit])
+
+    # -- client time span --------------------------------------------------------------
+
+    @cached_property
+    def history_end_s(self) -> float:
+        ops = self.history.ops
+        return float(ops["time_s"].max()) if len(ops) else 0.0
+
+    # -- evidence ------------------------------------------------------------------------
+
+    def ops_of(self, event_ids: Iterable[str]) -> Mapping[str, tuple]:
+        """Each event id's first EVIDENCE_OPS_MAX ops as plain dicts (NA fields left out)."""
+        wanted = [e for e in dict.fromkeys(event_ids) if e is not None]
+        if not wanted:
+            return {}
+        ops = self.history.ops
+        picked = ops.loc[ops["event_id"].isin(wanted).to_numpy(dtype=bool, na_value=False)]
+        picked = picked.sort_values(["time_s", "index"], kind="stable")
+        out: dict = {e: [] for e in wanted}
+        for row in picked.to_dict("records"):
+            bucket = out[row["event_id"]]
+            if len(bucket) < EVIDENCE_OPS_MAX:
+                bucket.append(plain(row))
+        return {e: tuple(v) for e, v in out.items()}
+
+
+def plain(row: Mapping) -> dict:
+    """A table row as a dict of plain Python values, NA fields left out."""
+    out = {}
+    for name, value in row.items():
+        if value is None or value is pd.NA:
+            continue
+        if isinstance(value, float) and np.isnan(value):
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        out[name] = value
+    return out

@@ -1,0 +1,74 @@
+"""The per-key real-time ordering checker: if A was acknowledged before B was invoked (same key), A applies before B.
+
+Why real time and not submission order: only an acknowledgement that came
+back before B was even sent obliges the system to order A first; events that
+overlapped in time may apply in either order. Concretely, for two posted events
+A and B of the same ordering key (the journal's key), with A's first `ok`
+completion earlier than B's first invoke, A's journal seq must be below B's.
+An event posted twice is placed by its first (lowest) seq; the second row is
+no_double_posting's business.
+
+Vectorised: per key, events sorted by acknowledgement time carry a running
+maximum of seq; each B looks up (as-of join) the largest seq among events
+acknowledged before its first invoke. B is out of order when that seq is above
+its own. Cost O(n log n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.checkers.common import evidence_for, first_in_order, needs_observation, verdict
+from harness.checkers.config import CheckConfig
+from harness.checkers.facts import Facts, hash_column
+from harness.checkers.verdict import Verdict
+from harness.history.schema import History
+
+__all__ = ["ordering"]
+
+
+def ordering(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
+    name = "ordering"
+    facts = facts if facts is not None else Facts(history)
+    lacking = needs_observation(name, facts)
+    if lacking:
+        return lacking
+    journal = facts.journal
+    journal = journal.loc[journal["key"].notna().to_numpy()]
+    placed = journal.groupby("ev", sort=False).agg(seq=("seq", "min"), key=("key", "first"))
+    events = facts.events
+    both = placed.join(events[["event_id", "first_invoke_s", "first_ok_s"]], how="inner")
+    both["key_h"] = hash_column(both["key"])
+    both = both.reset_index()
+    acked = both.loc[both["first_ok_s"].notna().to_numpy(), ["key_h", "first_ok_s", "seq"]]
+    acked = acked.sort_values("first_ok_s", kind="stable")
+    acked["seq_max_before"] = acked.groupby("key_h", sort=False)["seq"].cummax()
+    probes = both[["key_h", "first_invoke_s", "seq"]].sort_values("first_invoke_s", kind="stable")
+    probes["row"] = probes.index.to_numpy()
+    joined = pd.merge_asof(
+        probes, acked[["key_h", "first_ok_s", "seq_max_before"]],
+        left_on="first_invoke_s", right_on="first_ok_s", by="key_h", allow_exact_matches=False,
+    )
+    late = (joined["seq_max_before"] > joined["seq"]).to_numpy(dtype=bool, na_value=False)
+    rows = joined["row"].to_numpy()[late]
+    bad = np.zeros(len(both), dtype=bool)
+    bad[rows] = True
+    items = []
+    for i in first_in_order(bad, both["first_invoke_s"].to_numpy()):
+        b = both.iloc[i]
+        same = both.loc[(both["key_h"] == b["key_h"]) & (both["first_ok_s"] < b["first_invoke_s"])
+                        & (both["seq"] > b["seq"])].sort_values("first_ok_s")
+        a = same.iloc[0]
+        items.append((b["event_id"],
+                      f"key {b['key']}: applied at seq {b['seq']} before {a['event_id']} (seq {a['seq']}), "
+                      f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first invoked "
+                      f"at {b['first_invoke_s']:.6f} s"))
+        items.append((a["event_id"], f"key {b['key']}: acknowledged first, applied after {b['event_id']}"))
+    counts = {
+        "events_judged": len(both),
+        "keys": int(both["key_h"].nunique()),
+        "events_applied_too_early": int(bad.sum()),
+    }
+    return verdict(name, int(bad.sum()), "events applied before an event acknowledged before they were invoked",
+                   f"{len(both)} posted events on {counts['keys']} keys judged", counts, evidence_for(facts, items))

@@ -1,0 +1,308 @@
+"""Store a History in a run folder and read it back, validated, with errors that name the file and column.
+
+Why files a person can open: a stored run is re-judged without new load
+(`ledgerchaos check RUN_DIR`), and a user can write the same files from their
+own service (docs/history-format.md). Layout of a run folder:
+
+    history.parquet                  ops (OPS_COLUMNS)
+    metrics.csv                      metric samples (METRICS_COLUMNS)
+    observation/journal.parquet      the ledger after the drain (absent when not observed)
+    observation/lines.parquet
+    observation/balances.parquet
+    observation/dead_letters.parquet
+    meta.json                        RunMeta
+
+Every file is written to a temporary name in the same folder, flushed to disk
+and renamed over the old one, so that a crash leaves either the old file or the
+new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import UsageError
+from harness.history.schema import (
+    BALANCES_COLUMNS,
+    DEAD_LETTERS_COLUMNS,
+    JOURNAL_COLUMNS,
+    LINES_COLUMNS,
+    METRICS_COLUMNS,
+    OPS_COLUMNS,
+    History,
+    Observation,
+    OpF,
+    OpType,
+    RunMeta,
+    conform,
+)
+
+__all__ = [
+    "save_history",
+    "load_history",
+    "ops_from_records",
+    "OPS_FILE",
+    "METRICS_FILE",
+    "META_FILE",
+    "OBSERVATION_DIR",
+    "OBSERVATION_FILES",
+    "META_BYTES_MAX",
+]
+
+OPS_FILE = "history.parquet"
+METRICS_FILE = "metrics.csv"
+META_FILE = "meta.json"
+OBSERVATION_DIR = "observation"
+# Observation attribute -> (file name, columns).
+OBSERVATION_FILES: Mapping[str, tuple] = {
+    "journal": ("journal.parquet", JOURNAL_COLUMNS),
+    "lines": ("lines.parquet", LINES_COLUMNS),
+    "balances": ("balances.parquet", BALANCES_COLUMNS),
+    "dead_letters": ("dead_letters.parquet", DEAD_LETTERS_COLUMNS),
+}
+# meta.json is a few kilobytes; a huge one is not ours and must not be parsed into memory.
+META_BYTES_MAX = 10_000_000
+
+# Columns that must hold a value in every row: a checker cannot place an op without them.
+_OPS_REQUIRED = ("time_s", "process", "type", "f")
+_OBSERVATION_REQUIRED: Mapping[str, tuple] = {
+    "journal": ("event_id",),
+    "lines": ("event_id", "account", "currency"),
+    "balances": ("account", "currency"),
+    "dead_letters": ("event_id",),
+}
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def save_history(run_dir: Path, history: History) -> None:
+    """Write history into run_dir (created if needed), each file atomically.
+
+    The tables are conformed first, so what is written is exactly what
+    load_history returns. Without an observation, an old observation/ folder
+    is removed: a run folder never mixes two runs.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ops = conform(history.ops, OPS_COLUMNS, "ops")
+    _write_atomic(run_dir / OPS_FILE, lambda p: ops.to_parquet(p, index=False))
+    metrics = conform(history.metrics, METRICS_COLUMNS, "metrics")
+    _write_atomic(run_dir / METRICS_FILE, lambda p: metrics.to_csv(p, index=False))
+    observation_dir = run_dir / OBSERVATION_DIR
+    if history.observation is None:
+        if observation_dir.is_dir():
+            for file_name, _columns in OBSERVATION_FILES.values():
+                (observation_dir / file_name).unlink(missing_ok=True)
+            shutil.rmtree(observation_dir, ignore_errors=True)
+    else:
+        observation_dir.mkdir(exist_ok=True)
+        for name, (file_name, columns) in OBSERVATION_FILES.items():
+            frame = conform(getattr(history.observation, name), columns, name)
+            _write_atomic(observation_dir / file_name, lambda p, f=frame: f.to_parquet(p, index=False))
+        _fsync_dir(observation_dir)
+    text = json.dumps(history.meta.to_json(), indent=2, sort_keys=True, default=str)
+    _write_atomic(run_dir / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    _fsync_dir(run_dir)
+
+
+def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable too (a folder's entries live in the folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - some filesystems refuse to open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def load_history(run_dir: Path) -> History:
+    """Read a run folder written by save_history (or by hand, docs/history-format.md).
+
+    Raises UsageError with a sentence naming the file and the column when a file
+    is missing, unreadable, or holds a value its column cannot take.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder (expected {OPS_FILE}, {METRICS_FILE}, {META_FILE} inside)")
+    ops = _validated_ops(_read_parquet(run_dir / OPS_FILE), run_dir / OPS_FILE)
+    metrics = _read_metrics(run_dir / METRICS_FILE)
+    observation = _read_observation(run_dir / OBSERVATION_DIR)
+    meta = _read_meta(run_dir / META_FILE)
+    return History(ops=ops, metrics=metrics, observation=observation, meta=meta)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; a run folder needs it (see docs/history-format.md)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise UsageError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def _conformed(frame: pd.DataFrame, columns: Mapping[str, str], path: Path, required: Iterable[str]) -> pd.DataFrame:
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise UsageError(
+            f"{path}: column {missing[0]!r} is missing; it is required "
+            f"(columns: {', '.join(columns)}; see docs/history-format.md)"
+        )
+    try:
+        out = conform(frame, columns, path.name)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    for name in required:
+        nulls = out[name].isna()
+        if nulls.any():
+            row = int(np.flatnonzero(nulls.to_numpy())[0])
+            raise UsageError(f"{path}: column {name!r} is empty in row {row}; every row needs a value there")
+    return out
+
+
+def _validated_ops(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if "index" not in frame.columns:
+        raise UsageError(
+            f"{path}: column 'index' is missing; number the ops 0..n-1 in time order "
+            "(harness.history.store.ops_from_records does it)"
+        )
+    ops = _conformed(frame, OPS_COLUMNS, path, ("index", "op_id") + _OPS_REQUIRED)
+    _check_values(ops, "type", {t.value for t in OpType}, path)
+    _check_values(ops, "f", {f.value for f in OpF}, path)
+    times = ops["time_s"].to_numpy()
+    if not np.isfinite(times).all():
+        row = int(np.flatnonzero(~np.isfinite(times))[0])
+        raise UsageError(f"{path}: column 'time_s' holds {times[row]} in row {row}; times are finite seconds since t0")
+    return ops
+
+
+def _check_values(frame: pd.DataFrame, column: str, allowed: set, path: Path) -> None:
+    bad = ~frame[column].isin(allowed)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise UsageError(
+            f"{path}: column {column!r} holds {frame[column].iloc[row]!r} in row {row}; "
+            f"use one of {', '.join(sorted(allowed))}"
+        )
+
+
+def _read_metrics(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; write an empty file with the header "
+                         f"'{','.join(METRICS_COLUMNS)}' when there are no samples")
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype={"metric": "string", "partition": "Int64"},
+            float_precision="round_trip",
+            keep_default_na=False,
+            na_values={"partition": [""], "value": ["", "NaN", "nan"], "time_s": [""]},
+        )
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path}: not a readable metrics CSV ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{path}: empty; it needs at least the header '{','.join(METRICS_COLUMNS)}'") from None
+    return _conformed(frame, METRICS_COLUMNS, path, ("time_s", "metric", "value"))
+
+
+def _read_observation(folder: Path):
+    if not folder.is_dir():
+        return None
+    tables = {}
+    for name, (file_name, columns) in OBSERVATION_FILES.items():
+        path = folder / file_name
+        tables[name] = _conformed(_read_parquet(path), columns, path, _OBSERVATION_REQUIRED[name] + ())
+    return Observation(**tables)
+
+
+def _read_meta(path: Path) -> RunMeta:
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; it needs at least {{\"run_id\": \"...\", \"seed\": 0}}")
+    if path.stat().st_size > META_BYTES_MAX:
+        raise UsageError(f"{path}: larger than {META_BYTES_MAX} bytes; meta.json is a short file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: must hold a JSON object, got {type(data).__name__}")
+    for name in ("run_id", "seed"):
+        if name not in data:
+            raise UsageError(f"{path}: field {name!r} is missing; it is required")
+    try:
+        meta = RunMeta.from_json(data)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise UsageError(f"{path}: field 'phases' must be a list of {{name, start_s, end_s}} ({exc})") from None
+    for phase in meta.phases:
+        if not (isinstance(phase.start_s, (int, float)) and isinstance(phase.end_s, (int, float))
+                and math.isfinite(phase.start_s) and phase.start_s <= phase.end_s):
+            raise UsageError(
+                f"{path}: phase {phase.name!r} has start_s={phase.start_s!r}, end_s={phase.end_s!r}; "
+                "both are seconds since t0 with start_s <= end_s"
+            )
+    return meta
+
+
+# -- building ------------------------------------------------------------------------------
+
+
+def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
+    """A conformed ops table from dict rows (e.g. JSON lines), sorted by time_s with `index` 0..n-1.
+
+    Keys outside OPS_COLUMNS are dropped; missing keys become NA. The sort is
+    stable, so ops recorded at the same time keep their recording order (an
+    invoke stays before its completion). A nemesis op without an op_id gets a
+    negative one (-1, -2, ...) so that op_id stays a whole number everywhere
+    without colliding with the clients' ids.
+    Raises ValueError naming the column when a value cannot take its type.
+    """
+    frame = pd.DataFrame.from_records(list(records))
+    if frame.empty:
+        return conform(frame.assign(index=pd.Series(dtype="int64"), op_id=pd.Series(dtype="int64")), OPS_COLUMNS, "ops")
+    for name in _OPS_REQUIRED:
+        if name not in frame.columns or frame[name].isna().any():
+            raise ValueError(f"ops.{name}: every op needs a value (missing in at least one record)")
+    if "op_id" not in frame.columns:
+        frame["op_id"] = pd.NA
+    missing_ids = frame["op_id"].isna().to_numpy()
+    if missing_ids.any():
+        nemesis = (frame["process"] == "nemesis").to_numpy()
+        if (missing_ids & ~nemesis).any():
+            row = int(np.flatnonzero(missing_ids & ~nemesis)[0])
+            raise ValueError(f"ops.op_id: client op in record {row} has no op_id; it pairs an invoke with its completion")
+        op_id = frame["op_id"].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+        op_id[missing_ids] = -np.arange(1, int(missing_ids.sum()) + 1)
+        frame["op_id"] = op_id.astype("int64")
+    try:
+        frame["time_s"] = frame["time_s"].astype("float64")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"ops.time_s: cannot be read as float64: {exc}") from None
+    frame = frame.sort_values("time_s", kind="stable").reset_index(drop=True)
+    frame["index"] = np.arange(len(frame), dtype="int64")
+    return conform(frame, OPS_COLUMNS, "ops")
