@@ -174,9 +174,10 @@ class RetryPolicy:
     After attempts_max failed attempts the batch's events are dead-lettered.
     """
 
+    # Defaults: the reference system's (max_attempts, backoff_ms_base, backoff_ms_max).
     attempts_max: int = 5
-    backoff_base_s: float = 0.05
-    backoff_cap_s: float = 2.0
+    backoff_base_s: float = 0.02
+    backoff_cap_s: float = 1.0
 
     def __post_init__(self) -> None:
         _require(
@@ -294,21 +295,23 @@ class ModelConfig:
     CONSUMERS_MAX = 1024
     PARTITIONS_MAX = 4096
 
-    partitions: int = 8
-    consumers: int = 4
-    batch_size_max: int = 100
+    # Structural defaults are the reference system's (reference_system/settings.py) and a
+    # scenario's (two consumers), so an unconfigured model describes the system under test.
+    partitions: int = 4
+    consumers: int = 2
+    batch_size_max: int = 256
     overhead: Distribution = field(default_factory=lambda: Deterministic(0.002))
     per_event: Distribution = field(default_factory=lambda: Exponential(0.0005))
     # None: no backpressure (a known-bad variant); otherwise shed with 429 at or above it.
-    backlog_high_water_events: Optional[int] = 100_000
+    backlog_high_water_events: Optional[int] = 10_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    lease_expiry_s: float = 10.0
+    lease_expiry_s: float = 2.0
     scaling: Scaling = field(default_factory=NoScaling)
     ownership: Ownership = Ownership.LEASED
     # A share of batch attempts that fail with a transient error even without a fault.
     transient_failure_probability: float = 0.0
     # Downstream call timeout: how long an attempt hangs on a `timeout` toxic before it fails.
-    call_timeout_s: float = 5.0
+    call_timeout_s: float = 2.0
     # How long a refused connection (link down) takes to fail.
     refused_s: float = 0.001
     # Round trips per batch that a latency toxic slows: PostgreSQL (BEGIN, INSERT, COMMIT),

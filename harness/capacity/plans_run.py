@@ -63,28 +63,26 @@ def _ci(mean: float, half: float, fmt: str) -> str:
         return "–"
     if half is None or not math.isfinite(half):
         return format(mean, fmt)
-    return f"{format(mean, fmt)} ± {format(half, fmt)}"
+    return f"{format(mean, fmt)} ±{format(half, fmt)}"
 
 
 def render_table(comparison: PlanComparison) -> Table:
     """The comparison as a Rich table: one row per plan, 95% CIs over replications."""
-    table = Table(title=f"{comparison.study.name}: SLO attainment against cost")
-    for name in ("plan", "consumers", "batch", "partitions", "scaling", "SLO met", "consumer-s", "p99 ms",
-                 "shed share", "peak backlog", "util."):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("plan", "scaling") else "right")
+    table = Table(title=f"{comparison.study.name}: SLO attainment against cost (95% CI over "
+                        f"{comparison.study.replications} replications)")  # fmt: skip
+    for name in ("plan", "pool", "scaling", "SLO met", "consumer-s", "p99 ms", "shed %", "peak backlog", "util."):
+        table.add_column(name, justify="left" if name in ("plan", "pool", "scaling") else "right", no_wrap=True)
     for _, r in comparison.table().iterrows():
-        met = f"{r['slo_attainment']:.0%} [{r['slo_attainment_ci_low']:.0%}, {r['slo_attainment_ci_high']:.0%}]"
+        met = f"{r['slo_attainment']:.0%} [{r['slo_attainment_ci_low'] * 100:.0f}–{r['slo_attainment_ci_high'] * 100:.0f}]"
         style = "bold green" if r["cheapest"] else ("" if r["meets_slo"] else "dim")
         table.add_row(
             str(r["plan"]) + (" ★" if r["cheapest"] else ""),
-            str(r["consumers"]),
-            str(r["batch_size_max"]),
-            str(r["partitions"]),
+            f"{r['consumers']} c · B{r['batch_size_max']} · P{r['partitions']}",
             str(r["scaling"]),
             met,
             _ci(r["consumer_seconds_mean"], r["consumer_seconds_ci_half"], ".0f"),
             _ci(r["latency_ms_p99_mean"], r["latency_ms_p99_ci_half"], ".0f"),
-            _ci(r["shed_share_mean"], r["shed_share_ci_half"], ".4f"),
+            _ci(r["shed_share_mean"] * 100, r["shed_share_ci_half"] * 100, ".2f"),
             _ci(r["backlog_events_peak_mean"], r["backlog_events_peak_ci_half"], ".0f"),
             f"{r['consumer_utilisation_mean']:.2f}",
             style=style,

@@ -34,8 +34,9 @@ __all__ = [
 
 BACKLOG_METRIC = "ledger_backlog_events"
 POSTED_METRIC = "ledger_posted_events_total"
-DEAD_LETTERED_METRIC = "ledger_dead_lettered_events_total"
-CONSUMERS_METRIC = "ledger_consumers"
+DEAD_LETTERED_METRIC = "ledger_dead_letters_total"
+# Model only: consumers paid for (starting ones included); the live gauge is ledger_consumers_alive.
+CONSUMERS_METRIC = "ledger_consumers_provisioned"
 
 # "Drained after the burst" means the total backlog is back to this share of its peak.
 RECOVERED_SHARE = 0.1

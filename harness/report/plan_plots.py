@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 __all__ = ["plot_plan_comparison", "plot_plan_timelines", "plot_prediction_vs_measurement"]
 
 _BACKLOG = "ledger_backlog_events"
-_CONSUMERS = "ledger_consumers"
+_CONSUMERS = "ledger_consumers_provisioned"
 
 
 def _save(fig, path: Path) -> Path:
@@ -68,7 +68,7 @@ def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans") 
 def plot_plan_timelines(timelines: pd.DataFrame, path: Path, title: str = "plans") -> Path:
     """Total backlog and provisioned consumers over time, one line per plan (first replication).
 
-    `timelines`: columns plan, time_s, metric (ledger_backlog_events / ledger_consumers), value.
+    `timelines`: columns plan, time_s, metric (ledger_backlog_events / ledger_consumers_provisioned), value.
     """
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     for plan, frame in timelines.groupby("plan", sort=False):
