@@ -54,7 +54,9 @@ def default_body(key: str = "A") -> dict:
 class Timeline:
     """Collects ops, journal rows, lines, dead letters and phases; build() returns the History."""
 
-    def __init__(self, run_id: str = "timeline", seed: int = 0, process: str = "client-0-0") -> None:
+    def __init__(self, run_id: str = "timeline", seed: int = 0, process: str = "client-0-0",
+                 closed_model: bool = False) -> None:
+        self.closed_model = closed_model  # closed model: invokes carry no intended_time_s
         self.run_id = run_id
         self.seed = seed
         self.process = process
@@ -93,7 +95,7 @@ class Timeline:
         process = process or self.process
         self._ops.append({
             "time_s": at, "process": process, "type": "invoke", "f": "submit", "op_id": op_id, "event_id": event_id,
-            **body, "intended_time_s": at if intended is None else intended,
+            **body, "intended_time_s": None if self.closed_model else at if intended is None else intended,
             "attempt": attempt if attempt is not None else self._attempts[event_id],
             "duplicate": duplicate, "valid_body": valid_body,
         })
