@@ -371,18 +371,19 @@ class Consumer:
                 started = self.clock()
                 self.inflight += len(entries)
                 try:
-                    end, conn = await self._handle(partition, epoch, conn, entries, resume_action, quit_event)
+                    end, conn, tripped = await self._handle(partition, epoch, conn, entries, resume_action, quit_event)
                 except (RedisError, OSError, TimeoutError) as exc:
                     log.warning("partition %s: batch interrupted, re-reading pending entries: %s", partition, exc)
                     self.counters.retries += 1
-                    end, claim_from = BatchEnd.HALTED, "0-0"
+                    end, claim_from, tripped = BatchEnd.HALTED, "0-0", True
                     await self._wait(quit_event, delay_s(0, 50, self.settings.backoff_ms_max, self.rng))
                 finally:
                     self.inflight -= len(entries)
                     busy = self.clock() - started
                     self.counters.busy_s += busy
                     self._busy_window_s += busy
-                resume_action = None
+                if not (resume_action == "dead_letter" and tripped):
+                    resume_action = None  # dead_letter filtering lasts until a batch passes the detector
                 if end is BatchEnd.HALTED:
                     claim_from = "0-0"
                 elif end is BatchEnd.LOST:
@@ -432,8 +433,9 @@ class Consumer:
         entries: list[Entry],
         resume_action: Optional[str],
         quit_event: asyncio.Event,
-    ) -> tuple[BatchEnd, Optional[asyncpg.Connection]]:
-        """One batch, start to ack. Returns how it ended and the (possibly replaced) connection."""
+    ) -> tuple[BatchEnd, Optional[asyncpg.Connection], bool]:
+        """One batch, start to ack: how it ended, the (possibly replaced) connection, whether the detector tripped."""
+        tripped = False
         good: list[Entry] = []
         for entry in entries:
             if entry.posting is None:
@@ -442,41 +444,43 @@ class Consumer:
             else:
                 good.append(entry)
         if not good:
-            return BatchEnd.DONE, conn
+            return BatchEnd.DONE, conn, tripped
         detector = self._detector(partition)
         observations = [Observation(e.posting.debit_account, e.posting.amount_minor, e.at_ms) for e in good]
         if self.settings.breaker_enabled and resume_action != "apply":
             verdict = detector.judge(observations)
+            tripped = verdict.trip
             if verdict.trip and resume_action == "dead_letter":
                 suspects = set(verdict.suspects) or set(range(len(good)))
                 for i in sorted(suspects):
-                    await self._dead_letter(partition, good[i], "anomaly: " + verdict.reason, 1, quit_event)
+                    why = detector.explain(observations[i]) if verdict.suspects else verdict.reason
+                    await self._dead_letter(partition, good[i], "anomaly: " + why, 1, quit_event)
                 good = [e for i, e in enumerate(good) if i not in suspects]
                 observations = [o for i, o in enumerate(observations) if i not in suspects]
             elif verdict.trip:
                 await self._set_breaker(partition, {"state": "open", "reason": verdict.reason, "held": len(good)})
                 log.warning("partition %s: breaker open: %s", partition, verdict.reason)
-                return BatchEnd.HALTED, conn
+                return BatchEnd.HALTED, conn, True
         elif resume_action == "apply" and observations:
             span_s = max((observations[-1].at_ms - observations[0].at_ms) / 1000, 1.0)
             detector.accept_rate(len(observations) / span_s)
         if not good:
-            return BatchEnd.DONE, conn
+            return BatchEnd.DONE, conn, tripped
         if self.settings.variant is Variant.ACK_BEFORE_COMMIT:
             # The defect: "ack as soon as we have it in memory, the commit follows right away".
             await self._ack(partition, good, quit_event)
         end, conn = await self._apply_with_retries(partition, epoch, conn, good, quit_event)
         if end is not BatchEnd.DONE:
-            return end, conn
+            return end, conn, tripped
         if self.settings.variant is not Variant.ACK_BEFORE_COMMIT:
             if not await self._ack(partition, good, quit_event):
-                return BatchEnd.STOPPING, conn
+                return BatchEnd.STOPPING, conn, tripped
         detector.learn(observations)
         now_ms = self.clock() * 1000
         for entry in good:
             self.counters.e2e.observe(max(0.0, (now_ms - entry.at_ms) / 1000))
         self.counters.batches += 1
-        return BatchEnd.DONE, conn
+        return BatchEnd.DONE, conn, tripped
 
     async def _apply_with_retries(
         self, partition: int, epoch: int, conn: Optional[asyncpg.Connection], good: list[Entry], quit_event
@@ -605,10 +609,14 @@ async def _discard(conn: Optional[asyncpg.Connection]) -> None:
 async def run_consumer(name: str, settings: Settings, redis_url: str, postgres_url: str, seed: int) -> Consumer:
     """Run a consumer until SIGTERM/SIGINT; the signal sets `stop`, the drain is bounded."""
     import signal
+    import sys
 
     consumer = Consumer(name, settings, redis_url, postgres_url, random.Random(seed))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, consumer.stop.set)
+    main = sys.modules.get("__main__")
+    if getattr(main, "STOP_REQUESTED", None):  # SIGTERM arrived while the process was importing
+        consumer.stop.set()
     await consumer.run()
     return consumer

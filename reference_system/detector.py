@@ -112,6 +112,15 @@ class Detector:
             )
         return Verdict(False, "", suspects)
 
+    def explain(self, obs: Observation) -> str:
+        """Why one event is off-scale (for its dead letter), in the terms of the baseline."""
+        low, high = self._bounds.get(obs.account, self._flow_bounds)
+        low, high = min(low, self._flow_bounds[0]), max(high, self._flow_bounds[1])
+        return (
+            f"amount: {obs.amount_minor} from account {obs.account} is {self._score(obs):.1f} orders of magnitude "
+            f"outside its baseline range [{10 ** low:.0f}, {10 ** high:.0f}] minor units"
+        )
+
     def _rate_if_applied(self, batch: Sequence[Observation]) -> Optional[float]:
         bucket, count = self._bucket_s, self._bucket_count
         limit = max(self.rate_factor * self.rate_per_s_baseline, self.rate_per_s_min)

@@ -60,6 +60,9 @@ def run_api(settings: Settings, host: str, port: int, redis_url: str, postgres_u
         backlog=2048,
     )
     server = uvicorn.Server(config)
+    main = sys.modules.get("__main__")
+    if getattr(main, "STOP_REQUESTED", None):  # SIGTERM arrived while the process was importing
+        return 0
     server.run()
     return 0 if server.started else EXIT_COULD_NOT_START
 

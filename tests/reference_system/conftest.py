@@ -117,6 +117,17 @@ class System:
     def start_consumer(self, name: str, *settings: str, redis_url: Optional[str] = None) -> subprocess.Popen:
         return self._spawn(name, ["consumer", "--name", name, *settings], redis_url)
 
+    def wait_consumers(self, count: int, timeout_s: float = 30) -> None:
+        """Until `count` consumers have a fresh heartbeat (so a signal reaches a running process)."""
+
+        def alive() -> bool:
+            try:
+                return httpx.get(self.url("/v1/health"), timeout=2).json().get("consumers_alive") == count
+            except httpx.HTTPError:
+                return False
+
+        wait_for(alive, timeout_s, f"{count} live consumers")
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.api_port}{path}"
 

@@ -1,0 +1,173 @@
+"""Consumers against real Redis and PostgreSQL: exactly-once under kill -9, order, poison, drain, breaker."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import httpx
+import orjson
+import pytest
+
+from reference_system.keys import DLQ_STREAM, partition_of, stream_key
+from tests.reference_system.conftest import posting, wait_for
+
+pytestmark = pytest.mark.integration
+
+KILLS = 6
+FAST = ("--lease-ms", "600", "--batch-size", "32")
+
+
+def _submit_in_background(system, bodies, results):
+    def run():
+        results.extend(system.submit(bodies, concurrency=8))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill_repeatedly(system, names, kills, rng, settings=FAST):
+    """kill -9 a random consumer each time the journal has grown, then restart it under the same name."""
+    for _ in range(kills):
+        before = len(system.posted_ids())
+        wait_for(lambda: len(system.posted_ids()) > before + 20, 30, "the journal to grow between kills")
+        name = rng.choice(names)
+        system.kill(name)
+        system.start_consumer(name, *settings)
+        system.wait_consumers(len(names))
+
+
+def test_exactly_once_under_repeated_kill_9(system):
+    rng = random.Random(7)
+    system.start_api(*FAST)
+    for name in ("c1", "c2"):
+        system.start_consumer(name, *FAST)
+    system.wait_consumers(2)
+    bodies = [posting(key=f"k{i % 50}", debit=f"a{i % 17}", credit=f"b{i % 13}", amount=1 + i) for i in range(3000)]
+    results: list = []
+    thread = _submit_in_background(system, bodies, results)
+    _kill_repeatedly(system, ["c1", "c2"], KILLS, rng)
+    thread.join(120)
+    accepted = {b["event_id"] for b, status, _ in results if status == 202}
+    assert len(accepted) == len(bodies)
+    system.wait_posted(accepted, 90)
+    posted = system.posted_ids()
+    assert len(posted) == len(set(posted)) == len(accepted), "each accepted event is in the journal exactly once"
+    checks = system.ledger_checks()
+    assert checks["duplicate_ids"] == [] and checks["unbalanced_events"] == []
+    assert checks["drift"] == [] and checks["balance_sum"] == 0
+
+
+def test_per_key_order_survives_consumer_restarts(system):
+    rng = random.Random(11)
+    system.start_api(*FAST)
+    for name in ("c1", "c2"):
+        system.start_consumer(name, *FAST)
+    system.wait_consumers(2)
+    keys = [f"order-{i}" for i in range(4)]
+    bodies = [posting(key=keys[i % 4], debit=f"a{i % 4}", amount=i + 1) for i in range(800)]
+    statuses: list[int] = []
+
+    def run():
+        statuses.extend(system.submit_in_order(bodies))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for i in range(4):
+        before = len(system.posted_ids())
+        wait_for(lambda: len(system.posted_ids()) > before + 20, 30, "progress between restarts")
+        name = rng.choice(["c1", "c2"])
+        if i % 2:
+            system.kill(name)
+        else:
+            code, _ = system.terminate(name)
+            assert code == 0
+        system.start_consumer(name, *FAST)
+        system.wait_consumers(2)
+    thread.join(120)
+    assert statuses == [202] * len(bodies)
+    system.wait_posted({b["event_id"] for b in bodies}, 60)
+    position = {event_id: i for i, event_id in enumerate(system.posted_ids())}
+    for key in keys:
+        sent = [b["event_id"] for b in bodies if b["key"] == key]
+        assert sorted(sent, key=position.__getitem__) == sent, f"journal order of {key} differs from submission order"
+
+
+def test_poison_events_reach_the_dlq_and_their_partition_continues(system):
+    big = 2**62
+    settings = ("--amount-minor-max", str(big))
+    system.start_api(*settings)
+    system.start_consumer("c1", *settings)
+    partition = partition_of("poison", 4)
+    client = system.redis()
+    try:
+        # Not from the API (it refuses both): a bug elsewhere, or an operator's XADD.
+        client.xadd(stream_key(partition), {"b": b"{not json"})
+        overflow = [posting(key="poison", debit="whale", credit="sea", amount=big) for _ in range(2)]
+        system.submit(overflow[:1])
+        system.submit(overflow[1:])  # credit balance would pass 2**63 - 1: PostgreSQL refuses the batch
+        after = [posting(key="poison", amount=5) for _ in range(20)]
+        system.submit(after)
+        system.wait_posted({b["event_id"] for b in after} | {overflow[0]["event_id"]}, 30)
+        wait_for(lambda: client.xlen(DLQ_STREAM) == 2, 20, "two dead letters")
+        letters = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(DLQ_STREAM)]
+    finally:
+        client.close()
+    reasons = sorted(letter["reason"] for letter in letters)
+    assert reasons[0].startswith("invalid: body") and "JSON" in reasons[0]
+    assert reasons[1].startswith("poison: postgres 22003"), reasons[1]
+    assert {letter["attempts"] for letter in letters} == {"1"}
+    assert orjson.loads(letters[[l["reason"] for l in letters].index(reasons[1])]["body"])["event_id"] == overflow[1]["event_id"]
+    with httpx.Client(timeout=5) as http:
+        status = http.get(system.url(f"/v1/events/{overflow[1]['event_id']}")).json()
+    assert status["status"] == "dead_lettered" and status["reason"].startswith("poison")
+    assert system.ledger_checks()["drift"] == []
+
+
+def test_sigterm_drains_and_exits_zero_within_bound(system):
+    system.start_api(*FAST)
+    system.start_consumer("c1", *FAST)
+    bodies = [posting(key=f"k{i}") for i in range(1500)]
+    results: list = []
+    thread = _submit_in_background(system, bodies, results)
+    wait_for(lambda: len(system.posted_ids()) > 100, 30, "the consumer to be busy")
+    code, took_s = system.terminate("c1")
+    assert code == 0 and took_s <= 5.0, (code, took_s)
+    thread.join(60)
+    code, took_s = system.terminate("api")
+    assert code == 0 and took_s <= 5.0, (code, took_s)
+    client = system.redis()
+    try:
+        pending = sum(client.xpending(stream_key(p), "ledger")["pending"] for p in range(4))
+    finally:
+        client.close()
+    assert pending == 0, "a drained consumer leaves nothing pending"
+
+
+def test_breaker_halts_an_off_scale_producer_and_resumes(system):
+    settings = ("--breaker-warmup-events", "40")
+    system.start_api(*settings)
+    system.start_consumer("c1", *settings)
+    key = "merchant-7"
+    flow = f"p{partition_of(key, 4)}"
+    rng = random.Random(3)
+    warmup = [posting(key=key, debit=f"m{i % 3}", amount=rng.randint(500, 5000)) for i in range(60)]
+    system.submit_in_order(warmup)
+    system.wait_posted({b["event_id"] for b in warmup}, 30)
+    bad = [posting(key=key, debit=f"m{i % 3}", amount=rng.randint(500, 5000) * 100_000) for i in range(5)]
+    fine_after = [posting(key=key, debit="m1", amount=1000) for _ in range(5)]
+    system.submit_in_order(bad + fine_after)
+    with httpx.Client(base_url=system.url(""), timeout=5) as http:
+        wait_for(lambda: http.get("/v1/health").json()["breaker"][flow] == "open", 20, f"breaker {flow} to open")
+        assert f'ledger_breaker_open{{flow="{flow}"}} 1' in http.get("/metrics").text
+        posted = set(system.posted_ids())
+        assert not posted & {b["event_id"] for b in bad + fine_after}, "nothing of the halted flow is applied"
+        assert http.post(f"/v1/breaker/{flow}/resume", json={"action": "dead_letter"}).status_code == 202
+        system.wait_posted({b["event_id"] for b in fine_after}, 30)
+        wait_for(lambda: http.get("/v1/health").json()["breaker"][flow] == "closed", 10, "breaker to close")
+        for body in bad:
+            answer = http.get(f"/v1/events/{body['event_id']}").json()
+            assert answer["status"] == "dead_lettered" and answer["reason"].startswith("anomaly: amount")
+    assert system.ledger_checks()["drift"] == []
