@@ -238,7 +238,8 @@ def build_prediction(
         end_s=float(end_s),
         completed=bool(completed),
         arrivals_count=int(len(outcome)),
-        accepted_count=int(enqueued.sum()),
+        # Accepted: not answered 429/503, even if a delayed enqueue had not landed when the run stopped.
+        accepted_count=int(((outcome != Outcome.SHED) & (outcome != Outcome.UNAVAILABLE)).sum()),
         shed_count=int((outcome == Outcome.SHED).sum()),
         unavailable_count=int((outcome == Outcome.UNAVAILABLE).sum()),
         applied_count=int(applied.sum()),
