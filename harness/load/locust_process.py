@@ -309,7 +309,8 @@ def _user_classes(config: LoadRunConfig, load: Optional[_Load]):
     """Two Locust user classes bound to this process's load; the same names in master and workers
     (the master never instantiates them, so it passes no load)."""
 
-    class LedgerOpenUser(FastHttpUser):
+    class _LedgerUser(FastHttpUser):
+        abstract = True  # holds no task: Locust would inherit a base class's tasks into both models
         host = config.api_url
         wait_time = constant(0)
         network_timeout = config.request_timeout_s
@@ -319,6 +320,7 @@ def _user_classes(config: LoadRunConfig, load: Optional[_Load]):
         def on_start(self) -> None:
             self.process_name = load.new_process_name()
 
+    class LedgerOpenUser(_LedgerUser):
         @task
         def arrival(self) -> None:
             arrival = load.next_arrival()
@@ -331,7 +333,7 @@ def _user_classes(config: LoadRunConfig, load: Optional[_Load]):
             finally:
                 load.in_flight -= 1
 
-    class LedgerClosedUser(LedgerOpenUser):
+    class LedgerClosedUser(_LedgerUser):
         def on_start(self) -> None:
             super().on_start()
             self.next_intended_s = max(load.now_s(), config.start_offset_s)

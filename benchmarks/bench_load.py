@@ -1,0 +1,105 @@
+"""Benchmark: requests per second one Locust load process sends with history recording on, off, and wrk's rate.
+
+All three run in one invocation against the same fast local endpoint (the stub
+ingest API in `fast` mode: 202 to every POST without reading the body, in its
+own process), so the figures are comparable. Locust runs the closed model with
+zero think time: every user sends as fast as answers come back, which is the
+most one process can send. The goal is that recording costs at most 20% of
+Locust's raw rate (on / off >= 0.80).
+
+    python benchmarks/bench_load.py [--duration-s 5] [--users 50] [--repeats 2]
+
+Prints a table and exits 0 (the figures are the result; nothing is asserted
+here, so a busy machine does not turn a benchmark into a failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.load.driver import LoadRunConfig, run_load  # noqa: E402
+from harness.load.generator import GeneratorConfig  # noqa: E402
+from harness.load.profile import Steady  # noqa: E402
+from harness.load.stub_api import StubBehaviour, start_stub  # noqa: E402
+
+_WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"event_id":"6f1c2a4e-1b7d-4c1e-9a51-3f0f3c1d2e4b","key":"acct-000001","debit_account":"acct-000001","credit_account":"acct-000002","amount_minor":1250,"currency":"EUR"}'
+"""
+
+
+def locust_rate(url: str, work_dir: Path, record: bool, users: int, duration_s: float) -> dict:
+    ops_dir = Path(tempfile.mkdtemp(prefix=f"bench-{'on' if record else 'off'}-", dir=work_dir))
+    config = LoadRunConfig(api_url=url, profile=Steady(base_rate_per_s=1, duration_s=duration_s),
+                           t0_monotonic=time.monotonic(), start_offset_s=1.5, ops_dir=ops_dir, model="closed",
+                           users=users, think_time_s=0.0, record=record, request_timeout_s=5.0,
+                           generator=GeneratorConfig(), duration_s_max=duration_s + 30)
+    result = run_load(config)
+    final = result.progress[0] or {}
+    requests = int(final.get("requests", 0))
+    row = {"mode": f"locust, recording {'on' if record else 'off'}", "requests": requests,
+           "requests_per_s": requests / duration_s, "ops": len(result.ops),
+           "send_lag_ms_max": final.get("send_lag_ms_max"), "complete": result.complete}
+    shutil.rmtree(ops_dir, ignore_errors=True)
+    return row
+
+
+def wrk_rate(url: str, work_dir: Path, connections: int, duration_s: float) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"mode": "wrk (not installed)", "requests_per_s": float("nan")}
+    script = work_dir / "post.lua"
+    script.write_text(_WRK_SCRIPT)
+    out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "-s", str(script),
+                          f"{url}/v1/events"], capture_output=True, text=True, timeout=duration_s + 60)
+    match = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
+    rate = float(match.group(1)) if match else float("nan")
+    return {"mode": f"wrk -t1 -c{connections}", "requests_per_s": rate}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration-s", type=float, default=5.0)
+    parser.add_argument("--users", type=int, default=50, help="Locust users (and wrk connections)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per Locust mode, alternated; the median is kept")
+    parser.add_argument("--work-dir", type=Path, default=None, help="scratch directory (default: a new temp dir)")
+    args = parser.parse_args(argv)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="lc-bench-load-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict = {True: [], False: []}
+    with start_stub(StubBehaviour(fast=True), duration_s_max=600) as stub:
+        for _ in range(args.repeats):
+            for record in (False, True):  # alternated, so machine noise hits both alike
+                runs[record].append(locust_rate(stub.url, work_dir, record, args.users, args.duration_s))
+        wrk = wrk_rate(stub.url, work_dir, args.users, args.duration_s)
+    off = statistics.median(r["requests_per_s"] for r in runs[False])
+    on = statistics.median(r["requests_per_s"] for r in runs[True])
+    print(f"endpoint: stub ingest API (fast mode), {args.users} users/connections, {args.duration_s:g} s per run, "
+          f"median of {args.repeats}")
+    print(f"{'mode':32} {'requests/s':>12}   runs")
+    print(f"{'locust, recording off':32} {off:12.0f}   " + ", ".join(f"{r['requests_per_s']:.0f}" for r in runs[False]))
+    print(f"{'locust, recording on':32} {on:12.0f}   " + ", ".join(f"{r['requests_per_s']:.0f}" for r in runs[True]))
+    print(f"{wrk['mode']:32} {wrk['requests_per_s']:12.0f}")
+    ratio = on / off if off else float("nan")
+    print(f"recording on / off: {ratio:.2f} (goal >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}); "
+          f"locust off / wrk: {off / wrk['requests_per_s']:.3f}")
+    print(json.dumps({"locust_off_rps": off, "locust_on_rps": on, "wrk_rps": wrk["requests_per_s"],
+                      "on_over_off": ratio}))
+    if args.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
