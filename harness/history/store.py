@@ -43,6 +43,7 @@ from harness.history.schema import (
     OpType,
     RunMeta,
     conform,
+    empty_frame,
 )
 
 __all__ = [
@@ -93,9 +94,9 @@ def save_history(run_dir: Path, history: History) -> None:
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ops = conform(history.ops, OPS_COLUMNS, "ops")
+    ops = _conform_any(history.ops, OPS_COLUMNS, "ops")
     _write_atomic(run_dir / OPS_FILE, lambda p: ops.to_parquet(p, index=False))
-    metrics = conform(history.metrics, METRICS_COLUMNS, "metrics")
+    metrics = _conform_any(history.metrics, METRICS_COLUMNS, "metrics")
     _write_atomic(run_dir / METRICS_FILE, lambda p: metrics.to_csv(p, index=False))
     observation_dir = run_dir / OBSERVATION_DIR
     if history.observation is None:
@@ -106,12 +107,19 @@ def save_history(run_dir: Path, history: History) -> None:
     else:
         observation_dir.mkdir(exist_ok=True)
         for name, (file_name, columns) in OBSERVATION_FILES.items():
-            frame = conform(getattr(history.observation, name), columns, name)
+            frame = _conform_any(getattr(history.observation, name), columns, name)
             _write_atomic(observation_dir / file_name, lambda p, f=frame: f.to_parquet(p, index=False))
         _fsync_dir(observation_dir)
     text = json.dumps(history.meta.to_json(), indent=2, sort_keys=True, default=str)
     _write_atomic(run_dir / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
     _fsync_dir(run_dir)
+
+
+def _conform_any(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.DataFrame:
+    """conform, except that a frame with no columns at all (pd.DataFrame()) is an empty table."""
+    if len(frame.columns) == 0 and len(frame) == 0:
+        return empty_frame(columns)
+    return conform(frame, columns, table)
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
@@ -175,9 +183,14 @@ def _conformed(frame: pd.DataFrame, columns: Mapping[str, str], path: Path, requ
             f"(columns: {', '.join(columns)}; see docs/history-format.md)"
         )
     try:
-        out = conform(frame, columns, path.name)
+        out = conform(frame, columns, "\0")
     except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        # conform says "<table>.<column>: ..."; here the file is the table.
+        text = str(exc)
+        if text.startswith("\0."):
+            name, _, rest = text[2:].partition(": ")
+            text = f"column {name!r} {rest}"
+        raise UsageError(f"{path}: {text}; fix the file (see docs/history-format.md)") from None
     for name in required:
         nulls = out[name].isna()
         if nulls.any():
@@ -220,7 +233,6 @@ def _read_metrics(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(
             path,
             dtype={"metric": "string", "partition": "Int64"},
-            float_precision="round_trip",
             keep_default_na=False,
             na_values={"partition": [""], "value": ["", "NaN", "nan"], "time_s": [""]},
         )
@@ -284,7 +296,7 @@ def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
     """
     frame = pd.DataFrame.from_records(list(records))
     if frame.empty:
-        return conform(frame.assign(index=pd.Series(dtype="int64"), op_id=pd.Series(dtype="int64")), OPS_COLUMNS, "ops")
+        return empty_frame(OPS_COLUMNS)
     for name in _OPS_REQUIRED:
         if name not in frame.columns or frame[name].isna().any():
             raise ValueError(f"ops.{name}: every op needs a value (missing in at least one record)")
