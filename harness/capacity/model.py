@@ -61,7 +61,7 @@ def simulate(
     (plans keep only the figures of many replications).
     """
     arrivals_s = _take_arrivals(arrival_times(profile, random.Random(seed)), config.events_max)
-    return simulate_arrivals(config, arrivals_s, profile.duration_s, faults, seed, keep_trace=keep_trace)
+    return _run(config, arrivals_s, profile.duration_s, faults, seed, keep_trace)
 
 
 def simulate_arrivals(
@@ -75,6 +75,11 @@ def simulate_arrivals(
 ) -> Prediction:
     """Simulate given arrival times (seconds, increasing), e.g. the invokes of a measured run (calibration)."""
     arrivals = _take_arrivals(arrivals_s, config.events_max)
+    return _run(config, arrivals, duration_s, faults, seed, keep_trace)
+
+
+def _run(config: ModelConfig, arrivals: list, duration_s: float, faults: Optional[FaultSchedule], seed: int,
+         keep_trace: bool) -> Prediction:  # fmt: skip
     if duration_s <= 0 or not math.isfinite(duration_s):
         raise ValueError(f'"duration_s" must be a finite number > 0, got {duration_s}')
     windows = map_faults(faults, config)
