@@ -381,6 +381,17 @@ def _install_signals(load: _Load) -> None:
         gevent.signal_handler(sig, load.stop, "signal")
 
 
+def _fail_on_user_errors(load: _Load, env: Environment) -> None:
+    """An exception inside a user is a bug of this module, not a load outcome: Locust would log it
+    and carry on, leaving a quietly thinner history; here it ends the run, named in the outcome."""
+
+    def on_user_error(user_instance, exception, tb, **kwargs) -> None:
+        log.error("a load user crashed; stopping the run", exc_info=(type(exception), exception, tb))
+        load.stop(f"user_error: {type(exception).__name__}: {exception}")
+
+    env.events.user_error.add_listener(on_user_error)
+
+
 def _wait_until_done(load: _Load, poll_s: float = 0.05) -> None:
     while not load.stopped.is_set():
         if load.done():
@@ -405,6 +416,7 @@ def run_local(config: LoadRunConfig) -> int:
     env = Environment(user_classes=[_user_classes(config, load)[config.model]], host=config.api_url, stop_timeout=0)
     runner = env.create_local_runner()
     _install_signals(load)
+    _fail_on_user_errors(load, env)
     loops = _run_loops(load)
     write_json_atomic(progress_path(config.ops_dir, 0), load.progress("starting", 0.0, 0))
     # Spawn the whole pool at once: users sleep until their arrival, so early spawning costs nothing.
@@ -414,7 +426,7 @@ def run_local(config: LoadRunConfig) -> int:
     finally:
         runner.quit()  # kills users still holding a request: each records info "client_stopped"
         _finish(load, loops)
-    return 0
+    return _exit_code(load)
 
 
 def run_worker(config: LoadRunConfig, worker_index: int, master_port: int) -> int:
@@ -422,6 +434,7 @@ def run_worker(config: LoadRunConfig, worker_index: int, master_port: int) -> in
     env = Environment(user_classes=[_user_classes(config, load)[config.model]], host=config.api_url, stop_timeout=0)
     runner = env.create_worker_runner("127.0.0.1", master_port)
     _install_signals(load)
+    _fail_on_user_errors(load, env)
     loops = _run_loops(load)
     write_json_atomic(progress_path(config.ops_dir, worker_index), load.progress("starting", 0.0, 0))
     # When the master quits it kills the runner greenlet: then this worker is done too.
@@ -439,7 +452,12 @@ def run_worker(config: LoadRunConfig, worker_index: int, master_port: int) -> in
     finally:
         runner.quit()
         _finish(load, loops)
-    return 0
+    return _exit_code(load)
+
+
+def _exit_code(load: _Load) -> int:
+    """0 for an orderly stop (its reason is in the progress file), 1 when a user crashed."""
+    return 1 if (load.stop_reason or "").startswith("user_error") else 0
 
 
 def run_master(config: LoadRunConfig, port_file: Path) -> int:
