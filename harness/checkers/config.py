@@ -134,7 +134,7 @@ class CheckConfig:
             message = str(exc)
             if message.startswith('"'):
                 field_name, _, rest = message[1:].partition('"')
-                raise ValueError(f"{where}.{field_name}:{rest}") from None
+                raise ValueError(f"{where}.{field_name}: {rest.lstrip(': ')}") from None
             raise ValueError(f"{where}: {message}") from None
 
 
