@@ -47,13 +47,15 @@ def _run(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="replay with this seed (default: the file's)")
     parser.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     parser.add_argument("--run-id", default=None, help="name of the run folder (default: <name>-<time>-s<seed>)")
+    parser.add_argument("--variant", default=None,
+                        help="run the reference system as this variant instead of the file's (e.g. correct)")
     parser.add_argument("--no-progress", action="store_true", help="no live display")
 
     def handle(args: argparse.Namespace) -> int:
         from harness.run.command import run_command
 
         return run_command(Path(args.scenario), args.seed, Path(args.reports_dir), args.run_id,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, variant=args.variant)
 
     parser.set_defaults(handler=handle)
 

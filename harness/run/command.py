@@ -6,6 +6,7 @@ the pytest plugin run scenarios without a terminal).
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Optional, TextIO
 
 from harness.run.engine import RunOptions, run_scenario
 from harness.run.progress import ProgressDisplay
-from harness.scenario import load_scenario
+from harness.errors import UsageError
+from harness.scenario import VARIANTS, load_scenario
 
 __all__ = ["run_command", "replay_command"]
 
@@ -23,9 +25,13 @@ def replay_command(scenario_path: Path, seed: int) -> str:
 
 
 def run_command(scenario_path: Path, seed: Optional[int], reports_dir: Path, run_id: Optional[str] = None,
-                progress: bool = True, out: TextIO = sys.stdout) -> int:
+                progress: bool = True, out: TextIO = sys.stdout, variant: Optional[str] = None) -> int:
     scenario = load_scenario(scenario_path, seed=seed)
-    replay = replay_command(scenario_path, scenario.seed)
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise UsageError(f"--variant: {variant!r} is not a variant; use one of {', '.join(VARIANTS)}")
+        scenario = dataclasses.replace(scenario, system=dataclasses.replace(scenario.system, variant=variant))
+    replay = replay_command(scenario_path, scenario.seed) + (f" --variant {variant}" if variant else "")
     print(f"scenario {scenario.name}: seed {scenario.seed} (replay: {replay})", file=out, flush=True)
     display = ProgressDisplay(out, live=None if progress else False)
     with display:
