@@ -1,8 +1,9 @@
 """Applying a batch of postings to the PostgreSQL ledger: journal, lines and projection in one statement.
 
-Why one statement: a single SQL statement is one transaction, so the fence
-check, the idempotent journal insert, the double-entry lines and the balance
-projection commit together or not at all, in one round trip per batch.
+Why one statement inside an explicit transaction: the fence check, the
+idempotent journal insert, the double-entry lines and the balance projection
+are data-modifying CTEs of one statement, so they commit together or not at
+all, with one statement round trip per batch (plus BEGIN and COMMIT).
 """
 
 from __future__ import annotations
@@ -116,7 +117,22 @@ async def apply_batch(
     timeout_s: Optional[float],
 ) -> ApplyResult:
     """Apply postings in order; raise FencedOut when the lease epoch is stale."""
-    row = await conn.fetchrow(
+    async with conn.transaction():
+        row = await _apply_statement(conn, variant, partition, epoch, consumer, postings, timeout_s)
+    if not row["fence_ok"]:
+        raise FencedOut(f"partition {partition}: epoch {epoch} is stale")
+    if variant is Variant.PROJECTION_OUTSIDE_TXN and row["lines"]:
+        # The defect: the journal has committed; the projection follows line by line, outside
+        # that transaction. A crash in between leaves balances behind the journal for good,
+        # because the redelivered batch inserts nothing and so projects nothing.
+        for line in row["lines"]:
+            account, currency, amount = line.split("\x1f")
+            await conn.execute(_UPSERT_ONE, account, currency, int(amount), timeout=timeout_s)
+    return ApplyResult(inserted=int(row["inserted"]))
+
+
+async def _apply_statement(conn, variant, partition, epoch, consumer, postings, timeout_s):
+    return await conn.fetchrow(
         _sql(variant),
         partition,
         epoch,
@@ -129,13 +145,3 @@ async def apply_batch(
         [p.currency for p in postings],
         timeout=timeout_s,
     )
-    if not row["fence_ok"]:
-        raise FencedOut(f"partition {partition}: epoch {epoch} is stale")
-    if variant is Variant.PROJECTION_OUTSIDE_TXN and row["lines"]:
-        # The defect: the journal has committed; the projection follows line by line, outside
-        # that transaction. A crash in between leaves balances behind the journal for good,
-        # because the redelivered batch inserts nothing and so projects nothing.
-        for line in row["lines"]:
-            account, currency, amount = line.split("\x1f")
-            await conn.execute(_UPSERT_ONE, account, currency, int(amount), timeout=timeout_s)
-    return ApplyResult(inserted=int(row["inserted"]))
