@@ -42,7 +42,7 @@ _FIGURE_ROWS = (
     ("backlog_left_events", "backlog left after the drain", "{}"),
     ("load_span_s", "load span (s)", "{:.1f}"),
 )
-_STYLE = """
+PAGE_STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1360px;color:#1b1b1b;padding:0 1em}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
 h3{font-size:1em;margin-bottom:.3em}
@@ -178,7 +178,7 @@ def render_html(summary: Mapping, timeline_png: Optional[bytes], prediction_png:
     complete = bool(summary.get("complete"))
     title = f"ledgerchaos: {summary.get('scenario')} ({summary.get('run_id')})"
     out = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-           f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{_STYLE}</style></head><body>"]
+           f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{PAGE_STYLE}</style></head><body>"]
     if not complete:
         notes = "".join(f"<li>{_e(n)}</li>" for n in summary.get("notes") or []) or "<li>no note recorded</li>"
         out.append(f'<div class=banner id=incomplete>INCOMPLETE: this run did not complete; the verdicts judge a '

@@ -102,8 +102,11 @@ def _prediction(history: History, prediction, predicted_metrics) -> bytes:
     from harness.capacity.measured import measure
     from harness.report.plots import prediction_png
 
-    measured = measure(history)
-    latency = {q: {"measured": _finite(getattr(measured, f"latency_ms_{q}")),
+    try:
+        measured = measure(history)
+    except ValueError:  # apply times unknown (no applied_s, no posted counter): the backlogs still compare
+        measured = None
+    latency = {q: {"measured": _finite(getattr(measured, f"latency_ms_{q}", None)),
                    "predicted": _finite(getattr(prediction, f"latency_ms_{q}"))} for q in ("p50", "p95", "p99")}
     return prediction_png(predicted_metrics, history.metrics, latency)
 
