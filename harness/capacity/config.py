@@ -169,23 +169,30 @@ def make_batch_sampler(dist: Distribution, rng: random.Random) -> Callable[[int]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter (sleep ~ U(0, min(cap, base·2^(k-1)))), bounded by attempts_max.
+    """Exponential backoff with full jitter: sleep ~ U(0, min(cap, base·2^k)) before retry k.
 
-    After attempts_max failed attempts the batch's events are dead-lettered.
+    A transient error counts toward attempts_max; then the batch is applied one
+    event at a time and the events that still fail are dead-lettered. An outage
+    is retried without bound (k counts the waits), unless bounded_on_outage.
     """
 
     # Defaults: the reference system's (max_attempts, backoff_ms_base, backoff_ms_max).
     attempts_max: int = 5
     backoff_base_s: float = 0.02
     backoff_cap_s: float = 1.0
+    # False (the reference system): an outage (database or broker unreachable) is waited
+    # out and never dead-letters; True: outage failures count toward attempts_max too.
+    bounded_on_outage: bool = False
 
     def __post_init__(self) -> None:
         _require(
             isinstance(self.attempts_max, int) and 1 <= self.attempts_max <= 100,
             f'"attempts_max" must be a whole number within [1, 100], got {self.attempts_max!r}',
         )
-        _non_negative("backoff_base_s", self.backoff_base_s)
-        _non_negative("backoff_cap_s", self.backoff_cap_s)
+        # > 0, not >= 0: a zero backoff after a zero-time failure would loop without time passing.
+        _positive("backoff_base_s", self.backoff_base_s)
+        _positive("backoff_cap_s", self.backoff_cap_s)
+        _require(isinstance(self.bounded_on_outage, bool), f'"bounded_on_outage" must be true or false, got {self.bounded_on_outage!r}')
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ mapping"), and the model then asks only "what holds at time t". Pure values.
 | --- | --- |
 | client_api / api_redis down, reset_peer, timeout; api process kill/pause/restart | ingest unavailable: arrivals answered 503 / refused (counted `unavailable`), with probability = toxicity |
 | client_api / api_redis latency | enqueue delayed by toxicity × latency (any direction: conservative for downstream) |
-| consumer_postgres / consumer_redis down | batch attempts fail after refused_s, retried with backoff, then dead-lettered |
+| consumer_postgres / consumer_redis down | batch attempts fail after refused_s; waited out with capped backoff (no dead letters unless retry.bounded_on_outage) |
 | consumer_postgres / consumer_redis reset_peer | attempts fail after the toxic's timeout (ms) |
 | consumer_postgres / consumer_redis timeout | attempts hang min(timeout, call_timeout_s), then fail |
 | consumer_postgres latency | batch time + round_trips × toxicity × latency |

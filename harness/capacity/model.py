@@ -291,9 +291,8 @@ class _Sim:
         has_stops = bool(windows.consumer_stops)
         has_batch_faults = bool(windows.batch_outages or windows.batch_delays)
         failure_p = cfg.transient_failure_probability
-        retry = cfg.retry
         rng_retry = self.rng_retry
-        start_s, done_s, outcome = self.start_s, self.done_s, self.outcome
+        start_s = self.start_s
         while True:
             if c.retired:
                 return
@@ -332,49 +331,102 @@ class _Sim:
             t0 = env.now
             for e in batch:
                 start_s[e] = t0
-            attempts = 0
-            while True:
-                attempts += 1
-                t_attempt = env.now
-                duration_s = draw_overhead() + draw_per_event(n)
-                fail_after_s = None
-                if has_batch_faults:
-                    duration_s += _delay_at(windows.batch_delays, t_attempt)
-                    fail_after_s = self._batch_failure(t_attempt)
+            # The first attempt inline: it is the common case and must stay cheap.
+            duration_s = draw_overhead() + draw_per_event(n)
+            failure = None
+            if has_batch_faults:
+                duration_s += _delay_at(windows.batch_delays, t0)
+                fail_after_s = self._batch_failure(t0)
                 if fail_after_s is not None:
-                    duration_s = fail_after_s
-                elif failure_p and rng_retry.random() < failure_p:
-                    fail_after_s = duration_s  # fails at commit, after doing the work
-                yield timeout(duration_s)
-                c.busy_s += duration_s
-                if has_stops and self._killed_during(c, t_attempt, env.now):
-                    self._give_back(p, batch)
-                    break
-                if fail_after_s is None:
-                    now = env.now
-                    for e in batch:
-                        done_s[e] = now
-                        outcome[e] = Outcome.APPLIED
-                    self.backlog -= n
-                    if self.arrivals_done:
-                        self._check_done()
-                    break
+                    duration_s, failure = fail_after_s, _OUTAGE
+            if failure is None and failure_p and rng_retry.random() < failure_p:
+                failure = _TRANSIENT  # fails at commit, after doing the work
+            yield timeout(duration_s)
+            c.busy_s += duration_s
+            if has_stops and self._killed_during(c, t0, env.now):
+                self._give_back(p, batch)
+                continue
+            if failure is None:
+                self._finish(batch, Outcome.APPLIED)
+                continue
+            rest = yield from self._recover(c, batch, failure)
+            if rest:
+                self._give_back(p, rest)
+
+    def _finish(self, batch: list, result: Outcome) -> None:
+        now = self.env.now
+        done_s, outcome = self.done_s, self.outcome
+        for e in batch:
+            done_s[e] = now
+            outcome[e] = result
+        self.backlog -= len(batch)
+        if self.arrivals_done:
+            self._check_done()
+
+    def _attempt(self, c: _Consumer, batch: list):
+        """One try at a batch: (failure kind or None, killed while trying)."""
+        env = self.env
+        t0 = env.now
+        duration_s = self.draw_overhead() + self.draw_per_event(len(batch))
+        failure = None
+        duration_s += _delay_at(self.windows.batch_delays, t0)
+        fail_after_s = self._batch_failure(t0)
+        if fail_after_s is not None:
+            duration_s, failure = fail_after_s, _OUTAGE
+        elif self.config.transient_failure_probability and self.rng_retry.random() < self.config.transient_failure_probability:
+            failure = _TRANSIENT
+        yield env.timeout(duration_s)
+        c.busy_s += duration_s
+        return failure, self._killed_during(c, t0, env.now)
+
+    def _recover(self, c: _Consumer, batch: list, failure: str, attempts: int = 0, waits: int = 0):
+        """After a failed attempt: back off and retry, as the reference consumer does.
+
+        An outage (the database or Redis unreachable: refused, reset, timed
+        out) is waited out with capped backoff and never dead-letters, unless
+        retry.bounded_on_outage; a transient error counts toward
+        attempts_max, after which a batch is applied one event at a time so
+        only the events that still fail are dead-lettered.
+        Returns the events to deliver again ([] when every event is done).
+        """
+        env = self.env
+        retry = self.config.retry
+        while True:
+            if failure is _OUTAGE and not retry.bounded_on_outage:
+                ceiling_s = min(retry.backoff_cap_s, retry.backoff_base_s * 2 ** min(waits, 30))
+                waits += 1
+            else:
+                attempts += 1
                 if attempts >= retry.attempts_max:
-                    now = env.now
-                    for e in batch:
-                        done_s[e] = now
-                        outcome[e] = Outcome.DEAD_LETTERED
-                    self.backlog -= n
-                    if self.arrivals_done:
-                        self._check_done()
-                    break
-                # Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015).
-                ceiling_s = min(retry.backoff_cap_s, retry.backoff_base_s * (2 ** (attempts - 1)))
-                t_sleep = env.now
-                yield timeout(rng_retry.uniform(0.0, ceiling_s))
-                if has_stops and self._killed_during(c, t_sleep, env.now):
-                    self._give_back(p, batch)
-                    break
+                    if len(batch) == 1:
+                        self._finish(batch, Outcome.DEAD_LETTERED)
+                        return []
+                    for i, e in enumerate(batch):
+                        rest = yield from self._apply_one(c, e)
+                        if rest:
+                            return rest + batch[i + 1 :]
+                    return []
+                ceiling_s = min(retry.backoff_cap_s, retry.backoff_base_s * 2 ** min(attempts, 30))
+            t_sleep = env.now
+            # Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015).
+            yield env.timeout(self.rng_retry.uniform(0.0, ceiling_s))
+            if self._killed_during(c, t_sleep, env.now):
+                return batch
+            failure, killed = yield from self._attempt(c, batch)
+            if killed:
+                return batch
+            if failure is None:
+                self._finish(batch, Outcome.APPLIED)
+                return []
+
+    def _apply_one(self, c: _Consumer, e: int):
+        failure, killed = yield from self._attempt(c, [e])
+        if killed:
+            return [e]
+        if failure is None:
+            self._finish([e], Outcome.APPLIED)
+            return []
+        return (yield from self._recover(c, [e], failure))
 
     def _batch_failure(self, now: float) -> Optional[float]:
         for w in self.windows.batch_outages:
@@ -523,6 +575,10 @@ class _Sim:
             done_s=np.asarray(self.done_s, dtype=float),
             outcome=np.frombuffer(bytes(self.outcome), dtype=np.uint8).copy(),
         )
+
+
+_OUTAGE = "outage"
+_TRANSIENT = "transient"
 
 
 def _delay_at(delays: tuple, now: float) -> float:

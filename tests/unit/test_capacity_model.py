@@ -68,7 +68,7 @@ def test_same_seed_same_prediction_other_seed_other_prediction():
 
 def test_every_arrival_is_accounted_for():
     config = ModelConfig(partitions=4, consumers=1, batch_size_max=5, per_event=Exponential(0.01),
-                         backlog_high_water_events=50, transient_failure_probability=0.2,
+                         backlog_high_water_events=50, transient_failure_probability=0.5,
                          retry=RetryPolicy(attempts_max=2, backoff_base_s=0.01))  # fmt: skip
     p = simulate(config, Steady(300, 10), None, seed=1)
     assert p.arrivals_count == p.accepted_count + p.shed_count + p.unavailable_count
@@ -96,11 +96,33 @@ def test_metrics_are_in_the_history_long_format_and_partitions_sum_to_total():
     assert np.allclose(np.diff(times), 0.25)
 
 
-def test_consumer_postgres_down_dead_letters_after_max_attempts():
+def test_database_outage_is_waited_out_not_dead_lettered():
+    # The reference consumer treats an unreachable database as "unavailable": it backs off
+    # (capped) until the database is back, and dead-letters nothing.
+    faults = FaultSchedule((LinkDown(Link.CONSUMER_POSTGRES, 0.0, 10.0),))
+    config = _fixed(0.01, retry=RetryPolicy(attempts_max=3, backoff_base_s=0.01, backoff_cap_s=0.5))
+    p = simulate_arrivals(config, [0.0, 0.0, 0.0], duration_s=1.0, faults=faults)
+    assert p.applied_count == 3 and p.dead_lettered_count == 0
+    assert (p.trace.done_s >= 10.0).all() and (p.trace.done_s < 10.6).all()
+
+
+def test_outage_dead_letters_when_retries_are_bounded_on_outage():
     faults = FaultSchedule((LinkDown(Link.CONSUMER_POSTGRES, 0.0, 100.0),))
-    config = _fixed(0.01, retry=RetryPolicy(attempts_max=3, backoff_base_s=0.01, backoff_cap_s=0.05))
+    config = _fixed(0.01, retry=RetryPolicy(attempts_max=3, backoff_base_s=0.01, backoff_cap_s=0.05,
+                                            bounded_on_outage=True))  # fmt: skip
     p = simulate_arrivals(config, [0.0, 0.0, 0.0], duration_s=1.0, faults=faults)
     assert p.dead_lettered_count == 3 and p.applied_count == 0
+
+
+def test_exhausted_batch_is_applied_one_by_one_so_only_failing_events_are_dead_lettered():
+    # Every attempt fails while transient_failure_probability is near 1 → all dead-lettered,
+    # each one individually after attempts_max tries of its own.
+    config = _fixed(0.01, batch_size_max=4, transient_failure_probability=0.999999,
+                    retry=RetryPolicy(attempts_max=2, backoff_base_s=0.001, backoff_cap_s=0.001))  # fmt: skip
+    p = simulate_arrivals(config, [0.0] * 4, duration_s=1.0)
+    assert p.dead_lettered_count == 4
+    # 2 batch attempts, then 2 attempts per event: the events leave one after another.
+    assert len(set(p.trace.done_s.tolist())) == 4
 
 
 def test_short_outage_is_ridden_out_by_retries():
