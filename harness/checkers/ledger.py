@@ -25,7 +25,7 @@ import pandas as pd
 
 from harness.checkers.common import evidence_for, first_in_order, needs_observation, unknown, verdict
 from harness.checkers.config import CheckConfig
-from harness.checkers.facts import Facts, hash_column
+from harness.checkers.facts import Facts
 from harness.checkers.verdict import Verdict
 from harness.history.schema import History
 
@@ -81,7 +81,7 @@ def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = Non
     ev = acked["ev"].to_numpy()
     posted = np.isin(body_keys, journal["body"].to_numpy())
     id_posted = np.isin(ev, journal["ev"].to_numpy())
-    dead_lettered = np.isin(ev, hash_column(history.observation.dead_letters["event_id"]))
+    dead_lettered = np.isin(ev, facts.codes["dead_letters"])
     rejected = np.isin(ev, facts.rejected_for(config.rejected_status_values))
     lost = ~posted & ~dead_lettered & ~rejected
     counts = {
@@ -166,7 +166,7 @@ def dead_letters_accounted(history: History, config: CheckConfig, facts: Facts |
     if lacking:
         return lacking
     letters = history.observation.dead_letters.reset_index(drop=True)
-    ev = hash_column(letters["event_id"])
+    ev = facts.codes["dead_letters"]
     reason = letters["reason"]
     no_reason = (reason.isna() | (reason.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
     events = facts.events

@@ -37,8 +37,10 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     if lacking:
         return lacking
     lines = history.observation.lines
+    with np.errstate(over="ignore"):
+        group = (facts.codes["lines"].astype(np.uint64) * _MIX) ^ hash_column(lines["currency"])
     frame = pd.DataFrame({
-        "group": _pair_hash(lines["event_id"], lines["currency"]),
+        "group": group,
         "event_id": lines["event_id"].to_numpy(),
         "currency": lines["currency"].to_numpy(),
         "amount": lines["amount_minor"].to_numpy(dtype="int64"),
@@ -101,7 +103,7 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
     currency = both["currency"].fillna(both["currency_t"]).to_numpy()
 
     journal_ev = facts.journal["ev"].to_numpy()
-    line_ev = hash_column(lines["event_id"])
+    line_ev = facts.codes["lines"]
     orphan_lines = ~np.isin(line_ev, journal_ev)
     bare_events = ~np.isin(journal_ev, line_ev)
 
