@@ -74,6 +74,7 @@ def test_retries_are_bounded_and_a_final_503_is_resolved(tmp_path):
         result = run_load(make_config(stub.url, tmp_path, Steady(base_rate_per_s=10, duration_s=1.0), retry=policy))
     assert result.complete, result.notes
     joined = pairs(result.ops)
+    assert joined["event_id"].nunique() >= 5
     for event_id, ops in joined.sort_values("time_s").groupby("event_id"):
         submits, reads = ops[ops["f"] == "submit"], ops[ops["f"] == "status"]
         assert list(submits["attempt"]) == [1, 2, 3]
@@ -87,9 +88,10 @@ def test_a_retry_after_beyond_the_wait_budget_ends_the_retries(tmp_path):
     behaviour = StubBehaviour(reject_status=429, reject_first_attempts=10, retry_after_s=0.3)
     policy = RetryPolicy(attempts_max=10, wait_s_max=0.5)
     with start_stub(behaviour, duration_s_max=120) as stub:
-        result = run_load(make_config(stub.url, tmp_path, Steady(base_rate_per_s=10, duration_s=0.5), retry=policy))
+        result = run_load(make_config(stub.url, tmp_path, Steady(base_rate_per_s=20, duration_s=1.0), retry=policy))
     joined = pairs(result.ops)
     attempts = joined.groupby("event_id")["attempt"].max()
+    assert len(attempts) >= 10
     assert (attempts == 2).all()  # 0.3 s waited; another 0.3 would pass 0.5
     assert (joined["type_done"] == "fail").all() and (joined["f"] == "submit").all()
 
@@ -101,14 +103,16 @@ def mixed(tmp_path_factory):
     generator = GeneratorConfig(invalid_share=0.15, conflict_share=0.1, duplicate_share=0.1)
     with start_stub(behaviour, duration_s_max=120) as stub:
         config = make_config(stub.url, tmp_path_factory.mktemp("mixed"), Steady(base_rate_per_s=100, duration_s=2.0),
-                             generator=generator, request_timeout_s=0.5, retry=RetryPolicy(resolve_delay_s=0.1))
+                             generator=generator, request_timeout_s=1.0, retry=RetryPolicy(resolve_delay_s=0.1))
         result = run_load(config)
     assert result.complete, result.notes
     return pairs(result.ops)
 
 
 def resolution_of(joined, event_id, after_s):
-    reads = joined[(joined["f"] == "status") & (joined["event_id"] == event_id) & (joined["time_s"] > after_s)]
+    """The first definite status read after after_s (a read may itself time out on a busy machine)."""
+    reads = joined[(joined["f"] == "status") & (joined["event_id"] == event_id) & (joined["time_s"] > after_s)
+                   & (joined["type_done"] == "ok")]
     return list(reads.sort_values("time_s")["value_done"])[:1]
 
 
@@ -116,7 +120,7 @@ def test_a_timeout_is_info_and_resolved_by_a_status_read(mixed):
     timeouts = mixed[(mixed["f"] == "submit") & (mixed["error"] == "timeout")]
     assert len(timeouts) >= 5
     assert (timeouts["type_done"] == "info").all() and timeouts["status_code"].isna().all()
-    assert (timeouts["latency_ms"] >= 500 - 1).all()
+    assert (timeouts["latency_ms"] >= 1000 - 1).all()
     for op_id, op in timeouts.iterrows():
         # The slow stand-in stored the event before its late answer: the read finds it.
         assert resolution_of(mixed, op["event_id"], op["time_s_done"]) == ["queued"]
@@ -138,8 +142,9 @@ def test_resets_and_5xx_are_info_and_resolved(mixed, error):
 def test_invalid_bodies_end_fail_and_are_not_resolved(mixed):
     invalid = mixed[(mixed["f"] == "submit") & (mixed["valid_body"] == False)]  # noqa: E712 (nullable)
     assert len(invalid) >= 5
-    assert (invalid["type_done"] == "fail").all()
-    assert set(invalid["status_code"]) <= {400, 422}
+    # Answered ones are refused; on a busy machine one may time out (info), never be accepted.
+    assert (invalid["type_done"] != "ok").all() and (invalid["type_done"] == "fail").mean() > 0.8
+    assert set(invalid["status_code"].dropna()) <= {400, 422}
     assert invalid["value"].str.startswith("invalid:").all()
     assert not mixed[(mixed["f"] == "status") & mixed["event_id"].isin(set(invalid["event_id"]))].size
 
@@ -149,14 +154,18 @@ def test_conflicts_with_an_accepted_original_end_409(mixed):
     accepted_at = submits[submits["type_done"] == "ok"].groupby("event_id")["time_s_done"].min()
     conflicts = submits[submits["value"] == "conflict"]
     judged = conflicts[conflicts["event_id"].map(accepted_at).lt(conflicts["time_s"])]
-    assert len(judged) >= 2
-    assert (judged["type_done"] == "fail").all() and (judged["status_code"] == 409).all()
+    answered = judged[judged["status_code"].notna()]
+    assert len(answered) >= 2
+    assert (answered["type_done"] == "fail").all() and (answered["status_code"] == 409).all()
 
 
 def test_duplicates_are_marked_and_accepted(mixed):
     duplicates = mixed[(mixed["f"] == "submit") & (mixed["duplicate"] == True)]  # noqa: E712 (nullable)
-    assert len(duplicates) >= 3
-    assert (duplicates["type_done"] == "ok").all() and (duplicates["value"] == "duplicate").all()
+    assert len(duplicates) >= 3 and (duplicates["value"] == "duplicate").all()
+    # Never refused. (If a duplicate overtakes its original on the wire, the stand-in may treat it as the
+    # first try and misbehave on purpose, so an indeterminate end is allowed; most are plain 202s.)
+    assert not ((duplicates["status_code"] >= 400) & (duplicates["status_code"] < 500)).any()
+    assert (duplicates["status_code"] == 202).mean() > 0.8
 
 
 def test_sigterm_stops_promptly_and_leaves_a_complete_readable_file(tmp_path):
@@ -203,3 +212,37 @@ def test_closed_model_users_wait_for_the_answer_and_think(tmp_path):
         assert len(ops) >= 4
         gaps_s = ops["time_s"].to_numpy()[1:] - ops["time_s_done"].to_numpy()[:-1]
         assert (gaps_s >= 0.2 - 0.001).all(), gaps_s  # one request at a time, then think
+
+
+def test_the_op_budget_stops_the_load_and_says_so(tmp_path):
+    with start_stub(StubBehaviour(), duration_s_max=120) as stub:
+        result = run_load(make_config(stub.url, tmp_path, Steady(base_rate_per_s=100, duration_s=30), ops_max=51))
+    assert not result.complete and result.stop_reasons == {0: "ops_max"}
+    assert len(result.ops) == 50  # 25 invokes with their completions; the 26th found no room for both
+    pairs(result.ops)
+
+
+def test_the_child_honours_its_max_duration(tmp_path):
+    with start_stub(StubBehaviour(), duration_s_max=120) as stub:
+        config = make_config(stub.url, tmp_path, Steady(base_rate_per_s=20, duration_s=60), duration_s_max=3.0)
+        result = run_load(config)
+    assert not result.complete and result.stop_reasons == {0: "duration_s_max"}
+    assert result.exit_codes == {"local": 0}
+    assert result.ops["time_s"].max() < 3.0 + 1.0  # nothing recorded after the stop settled
+
+
+def test_a_refused_connection_is_info_and_resolution_is_bounded(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: bind, note it, close
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    policy = RetryPolicy(resolve_attempts_max=2, resolve_delay_s=0.05)
+    result = run_load(make_config(f"http://127.0.0.1:{port}", tmp_path, Steady(base_rate_per_s=20, duration_s=1.0),
+                                  retry=policy))
+    assert result.complete, result.notes
+    joined = pairs(result.ops)
+    assert joined["event_id"].nunique() >= 10
+    assert (joined["type_done"] == "info").all() and (joined["error"] == "connection_refused").all()
+    per_event = pd.crosstab(joined["event_id"], joined["f"])
+    assert (per_event["submit"] == 1).all() and (per_event["status"] == 2).all()
