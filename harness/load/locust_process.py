@@ -36,6 +36,7 @@ import argparse
 import collections
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -393,11 +394,15 @@ def _fail_on_user_errors(load: _Load, env: Environment) -> None:
 
 
 def _wait_until_done(load: _Load, poll_s: float = 0.05) -> None:
+    parent = os.getppid()
     while not load.stopped.is_set():
         if load.done():
             load.stop("completed")
         elif time.monotonic() >= load.deadline:
             load.stop("duration_s_max")
+        elif os.getppid() != parent:
+            # The driver died without stopping us (kill -9): nobody will read on, so stop now.
+            load.stop("parent_died")
         else:
             load.stopped.wait(timeout=poll_s)
 
@@ -495,7 +500,14 @@ def run_master(config: LoadRunConfig, port_file: Path) -> int:
         if not stopped.is_set():
             total = config.users * config.workers
             runner.start(total, spawn_rate=total * 1000)
-            stopped.wait(timeout=max(0.0, deadline - time.monotonic()))
+            parent = os.getppid()
+            while not stopped.is_set() and time.monotonic() < deadline:
+                if os.getppid() != parent:
+                    stop("parent_died")
+                elif runner.worker_count == 0:
+                    stop("workers_gone")  # every worker quit (or died) without saying it was done
+                else:
+                    stopped.wait(timeout=0.1)
             stop("duration_s_max")
     finally:
         runner.quit()
