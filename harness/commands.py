@@ -77,4 +77,46 @@ def _explore(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _plan, _explore]
+def _report(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("report", help="re-judge and re-render the report of a stored run")
+    parser.add_argument("run_dir", help="a run folder, e.g. reports/<run-id>")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.report import report_command
+
+        return report_command(Path(args.run_dir))
+
+    parser.set_defaults(handler=handle)
+
+
+def _suite(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("suite", help="run every scenario in a folder; one combined JUnit file and index page")
+    parser.add_argument("scenarios_dir", help="a folder of scenario files, e.g. scenarios/")
+    parser.add_argument("--junit", default=None, help="write the combined JUnit XML here")
+    parser.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.run.suite import suite_command
+
+        return suite_command(Path(args.scenarios_dir), Path(args.junit) if args.junit else None,
+                             Path(args.reports_dir))
+
+    parser.set_defaults(handler=handle)
+
+
+def _compare(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("compare", help="what got better or worse between two runs")
+    parser.add_argument("run_a", help="the earlier run folder (the reference)")
+    parser.add_argument("run_b", help="the later run folder")
+    parser.add_argument("--threshold-pct", type=float, default=10.0,
+                        help="a regression past this share fails the command (default 10)")
+
+    def handle(args: argparse.Namespace) -> int:
+        from harness.report import compare_command
+
+        return compare_command(Path(args.run_a), Path(args.run_b), args.threshold_pct)
+
+    parser.set_defaults(handler=handle)
+
+
+REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _report, _suite, _compare, _plan, _explore]

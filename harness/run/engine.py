@@ -299,7 +299,23 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     if options.judge:
         verdicts, judged_code = _judge(history, scenario)
         exit_code = judged_code if complete else 3
+        _report(run_dir, history, verdicts, scenario, notes)
     return RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=exit_code, notes=tuple(notes))
+
+
+def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: List[str]) -> None:
+    """The report files, with the capacity model's a-priori prediction of the same load and faults laid over."""
+    from harness.report import write_report
+
+    prediction = None
+    try:
+        from harness.capacity import simulate
+        from harness.capacity.calibrate import base_config_from
+
+        prediction = simulate(base_config_from(history), scenario.load.profile, scenario.faults, scenario.seed)
+    except Exception as exc:  # noqa: BLE001 - the model is a guest in the report; its failure is named, not fatal
+        notes.append(f"capacity model prediction unavailable: {type(exc).__name__}: {exc}")
+    write_report(run_dir, history, verdicts, scenario.invariants, prediction=prediction)
 
 
 def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, observation, load_start_s, load_end_s,
@@ -333,8 +349,9 @@ def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, ob
         extra={
             "harness_version": __version__,
             "variant": scenario.system.variant,
-            "consumers": scenario.system.consumers,
-            "partitions": scenario.system.partitions,
+            "system": {"consumers": scenario.system.consumers, "partitions": scenario.system.partitions,
+                       "batch_size": scenario.system.batch_size,
+                       "high_water_mark": scenario.system.high_water_mark, "variant": scenario.system.variant},
             "t0_wall_s": clock.t0_wall_s if clock else None,
             "faults": [f.describe() for f in scenario.faults],
         },
