@@ -123,9 +123,10 @@ def _show(value) -> str:
     return str(value)
 
 
-def compare_command(run_a: Path, run_b: Path, threshold_pct: float = 10.0, out: TextIO = sys.stdout) -> int:
+def compare_command(run_a: Path, run_b: Path, threshold_pct: float = 10.0, out: Optional[TextIO] = None) -> int:
     """Print the comparison; 1 when a regression passes the threshold, else 0; UsageError (2) when a folder
-    has no readable summary.json."""
+    has no readable summary.json. out: where to print (None: sys.stdout at call time)."""
+    out = out if out is not None else sys.stdout
     a, b = read_summary(run_a), read_summary(run_b)
     changes = compare_summaries(a, b, threshold_pct)
     print(f"A: {a.get('run_id')} ({a.get('outcome')}, seed {a.get('seed')})", file=out)

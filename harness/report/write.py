@@ -117,12 +117,14 @@ def _finite(value) -> Optional[float]:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def report_command(run_dir: Path, out: TextIO = sys.stdout) -> int:
+def report_command(run_dir: Path, out: Optional[TextIO] = None) -> int:
     """`ledgerchaos report RUN_DIR`: re-judge a stored run with its check_config.json and write its report.
 
     Returns the run's exit code (0 / 1, or 3 when the stored run is incomplete).
-    Raises UsageError (exit 2) when the folder or a file in it is wrong.
+    Raises UsageError (exit 2) when the folder or a file in it is wrong. out: where to print (None: sys.stdout
+    at call time, so that a captured stdout captures it).
     """
+    out = out if out is not None else sys.stdout
     from harness.checkers import CheckConfig, check_all, read_check_config
     from harness.checkers.console import CHECK_CONFIG_FILE
     from harness.history.store import load_history

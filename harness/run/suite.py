@@ -36,11 +36,12 @@ def scenario_files(scenarios_dir: Path) -> List[Path]:
     return files
 
 
-def suite_command(scenarios_dir: Path, junit: Optional[Path], reports_dir: Path, out: TextIO = sys.stdout,
+def suite_command(scenarios_dir: Path, junit: Optional[Path], reports_dir: Path, out: Optional[TextIO] = None,
                   now: Optional[datetime] = None) -> int:
     """Validate every scenario (exit 2 on any problem, nothing run), run each and write its report, then the
     combined JUnit (reports/suite-<time>/junit.xml, and `junit` when given) and index.html. Returns the worst
-    exit code of the runs."""
+    exit code of the runs. out: where to print (None: sys.stdout at call time)."""
+    out = out if out is not None else sys.stdout
     from harness.scenario import load_scenario
 
     files = scenario_files(scenarios_dir)
