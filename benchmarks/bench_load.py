@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.load.driver import LoadRunConfig, run_load  # noqa: E402
@@ -55,6 +57,23 @@ def locust_rate(url: str, work_dir: Path, record: bool, users: int, duration_s: 
     return row
 
 
+def open_model_lag(url: str, work_dir: Path, rate_per_s: float, users: int, duration_s: float) -> dict:
+    """The open model at a fixed rate, recording on: how late do arrivals go out as the rate climbs?"""
+    ops_dir = Path(tempfile.mkdtemp(prefix=f"bench-open-{rate_per_s:g}-", dir=work_dir))
+    config = LoadRunConfig(api_url=url, profile=Steady(base_rate_per_s=rate_per_s, duration_s=duration_s),
+                           t0_monotonic=time.monotonic(), start_offset_s=1.5, ops_dir=ops_dir, users=users,
+                           request_timeout_s=5.0, duration_s_max=duration_s + 30)
+    result = run_load(config)
+    ops = result.ops
+    sent = ops[(ops["type"] == "invoke") & (ops["attempt"] == 1)]
+    lag_ms = (sent["time_s"] - sent["intended_time_s"]).to_numpy() * 1000
+    shutil.rmtree(ops_dir, ignore_errors=True)
+    span_s = float(sent["time_s"].max() - sent["time_s"].min()) if len(sent) > 1 else float("nan")
+    return {"rate_per_s": rate_per_s, "sent": len(sent), "sent_per_s": len(sent) / span_s,
+            "lag_ms_p50": float(np.percentile(lag_ms, 50)), "lag_ms_p99": float(np.percentile(lag_ms, 99)),
+            "lag_ms_max": float(lag_ms.max())}
+
+
 def wrk_rate(url: str, work_dir: Path, connections: int, duration_s: float) -> dict:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -73,6 +92,8 @@ def main(argv=None) -> int:
     parser.add_argument("--duration-s", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=50, help="Locust users (and wrk connections)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per Locust mode, alternated; the median is kept")
+    parser.add_argument("--open-rates", default="1000,2000,3000",
+                        help="open-model rates (per s) to measure send lag at; empty to skip")
     parser.add_argument("--work-dir", type=Path, default=None, help="scratch directory (default: a new temp dir)")
     args = parser.parse_args(argv)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="lc-bench-load-"))
@@ -83,6 +104,8 @@ def main(argv=None) -> int:
             for record in (False, True):  # alternated, so machine noise hits both alike
                 runs[record].append(locust_rate(stub.url, work_dir, record, args.users, args.duration_s))
         wrk = wrk_rate(stub.url, work_dir, args.users, args.duration_s)
+        rates = [float(r) for r in args.open_rates.split(",") if r.strip()]
+        open_rows = [open_model_lag(stub.url, work_dir, rate, 200, min(args.duration_s, 3.0)) for rate in rates]
     off = statistics.median(r["requests_per_s"] for r in runs[False])
     on = statistics.median(r["requests_per_s"] for r in runs[True])
     print(f"endpoint: stub ingest API (fast mode), {args.users} users/connections, {args.duration_s:g} s per run, "
@@ -94,6 +117,12 @@ def main(argv=None) -> int:
     ratio = on / off if off else float("nan")
     print(f"recording on / off: {ratio:.2f} (goal >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}); "
           f"locust off / wrk: {off / wrk['requests_per_s']:.3f}")
+    if open_rows:
+        print("open model, one local process, 200 users, recording on:")
+        print(f"{'rate/s asked':>14} {'sent/s':>10} {'lag ms p50':>11} {'p99':>9} {'max':>9}")
+        for row in open_rows:
+            print(f"{row['rate_per_s']:14.0f} {row['sent_per_s']:10.0f} {row['lag_ms_p50']:11.2f} "
+                  f"{row['lag_ms_p99']:9.2f} {row['lag_ms_max']:9.2f}")
     print(json.dumps({"locust_off_rps": off, "locust_on_rps": on, "wrk_rps": wrk["requests_per_s"],
                       "on_over_off": ratio}))
     if args.work_dir is None:
