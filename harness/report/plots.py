@@ -22,7 +22,6 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.history.schema import History  # noqa: E402
@@ -87,6 +86,14 @@ def _recovery_marks(ax, windows: Sequence[FaultWindow], recovery_s: Mapping[str,
                     xytext=(2, 2), textcoords="offset points", fontsize=7, rotation=90, va="bottom")
 
 
+def _two_and_five(value: float, _pos=None) -> str:
+    """Minor log ticks labelled only at 2x and 5x a power of ten: readable without clutter."""
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+    return f"{value:g}" if leading in (2.0, 5.0) else ""
+
+
 def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: Mapping[str, Optional[float]],
                  prediction_backlog: Optional[pd.DataFrame] = None) -> bytes:
     """Four panels on one run-seconds axis: throughput, latency percentiles, backlog, errors by kind.
@@ -119,9 +126,8 @@ def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: M
         ax_lat.plot(lx, latency[name], style, label=name.replace("latency_ms_", ""), linewidth=1.0)
     if latency["latency_ms_p99"].notna().any():
         ax_lat.set_yscale("log")  # a timeout next to a 5 ms median: both must stay readable
-        plain = FuncFormatter(lambda value, _pos: f"{value:g}")
-        ax_lat.yaxis.set_major_formatter(plain)
-        ax_lat.yaxis.set_minor_formatter(plain)
+        ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+        ax_lat.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
         ax_lat.tick_params(axis="y", which="minor", labelsize=7)
     ax_lat.set_ylabel("ms (ok submits)")
     ax_lat.set_title("ingest latency percentiles, by completion time")
