@@ -16,6 +16,7 @@ from harness.capacity.config import (
     PredictiveScaling,
     ReactiveScaling,
     RetryPolicy,
+    Workers,
 )
 from harness.capacity.fault_map import FaultWindows, map_faults
 from harness.capacity.model import simulate, simulate_arrivals
@@ -51,6 +52,7 @@ __all__ = [
     "PredictiveScaling",
     "ReactiveScaling",
     "RetryPolicy",
+    "Workers",
     "map_faults",
     "simulate",
     "simulate_arrivals",

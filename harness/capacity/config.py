@@ -26,6 +26,7 @@ __all__ = [
     "PredictiveScaling",
     "Scaling",
     "Ownership",
+    "Workers",
     "ModelConfig",
     "make_sampler",
     "make_batch_sampler",
@@ -295,6 +296,22 @@ class Ownership(enum.Enum):
     SHARED = "shared"
 
 
+class Workers(enum.Enum):
+    """What serves batches.
+
+    PER_PARTITION (the reference system): each owned partition has its own
+    worker with its own database connection, so the partitions of one consumer
+    apply batches side by side; the consumer's single CPU (one asyncio loop) is
+    shared: consumer_cpu_share of every batch's time holds it, first come first
+    served. Throughput grows with partitions until the consumers' CPUs saturate.
+    PER_CONSUMER: a consumer applies one batch at a time, round robin over its
+    partitions (a consumer is a server; the queueing proofs use this).
+    """
+
+    PER_PARTITION = "per_partition"
+    PER_CONSUMER = "per_consumer"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything the model needs apart from the load, the faults and the seed."""
@@ -315,6 +332,10 @@ class ModelConfig:
     lease_expiry_s: float = 2.0
     scaling: Scaling = field(default_factory=NoScaling)
     ownership: Ownership = Ownership.LEASED
+    workers: Workers = Workers.PER_PARTITION
+    # PER_PARTITION only: the share of a batch's time spent on the consumer's CPU (decode,
+    # validate, detector), the rest waiting on the database. An assumption until calibrated.
+    consumer_cpu_share: float = 0.5
     # A share of batch attempts that fail with a transient error even without a fault.
     transient_failure_probability: float = 0.0
     # Downstream call timeout: how long an attempt hangs on a `timeout` toxic before it fails.
@@ -359,6 +380,16 @@ class ModelConfig:
                 f'"backlog_high_water_events" must be a whole number >= 1 or null, got {self.backlog_high_water_events!r}',
             )
         _non_negative("lease_expiry_s", self.lease_expiry_s)
+        _require(isinstance(self.workers, Workers), f'"workers" must be per_partition or per_consumer, got {self.workers!r}')
+        _require(
+            self.ownership is Ownership.LEASED or self.workers is Workers.PER_CONSUMER,
+            '"workers": per_partition needs leased ownership; shared ownership (the proofs\' single queue) '
+            "is served per_consumer",
+        )
+        _require(
+            isinstance(self.consumer_cpu_share, (int, float)) and 0.0 <= self.consumer_cpu_share <= 1.0,
+            f'"consumer_cpu_share" must be within [0, 1], got {self.consumer_cpu_share!r}',
+        )
         _require(
             0.0 <= self.transient_failure_probability < 1.0,
             f'"transient_failure_probability" must be within [0, 1), got {self.transient_failure_probability}',

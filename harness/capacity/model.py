@@ -34,6 +34,7 @@ from harness.capacity.config import (
     Ownership,
     PredictiveScaling,
     ReactiveScaling,
+    Workers,
     make_batch_sampler,
     make_sampler,
 )
@@ -107,7 +108,7 @@ def _take_arrivals(arrivals_s: Iterable[float], events_max: int) -> list:
 class _Consumer:
     """One consumer process's state."""
 
-    __slots__ = ("cid", "parts", "rr", "idle", "busy_s", "retired", "ready_s", "lease_held_until_s")
+    __slots__ = ("cid", "parts", "rr", "idle", "busy_s", "retired", "ready_s", "lease_held_until_s", "cpu_free_s")
 
     def __init__(self, cid: int, ready_s: float) -> None:
         self.cid = cid
@@ -118,6 +119,7 @@ class _Consumer:
         self.retired = False
         self.ready_s = ready_s
         self.lease_held_until_s = -math.inf
+        self.cpu_free_s = 0.0  # PER_PARTITION: when this consumer's CPU is next free
 
 
 class _Sim:
@@ -154,8 +156,10 @@ class _Sim:
         self.draw_overhead = make_sampler(config.overhead, service_rng)
         self.draw_per_event = make_batch_sampler(config.per_event, service_rng)
 
+        self.per_partition = config.workers is Workers.PER_PARTITION
+        self.cpu_share = config.consumer_cpu_share if self.per_partition else 0.0
+        self.worker_idle: list = [None] * config.partitions  # PER_PARTITION: each worker's wake-up event
         self.pool: list = []
-        self.retired_busy_s = 0.0
         self.owner: list = [None] * config.partitions
         self.pool_timeline: list = [(0.0, config.consumers)]
         self.stop = self.env.event()
@@ -167,6 +171,9 @@ class _Sim:
         for _ in range(self.config.consumers):
             self._add_consumer(ready_s=0.0)
         self._rebalance()
+        if self.per_partition:
+            for p in range(self.config.partitions):
+                env.process(self._partition_worker(p))
         env.process(self._arrivals())
         for stop in self.windows.consumer_stops:
             env.process(self._stop_window(stop))
@@ -242,6 +249,12 @@ class _Sim:
         self._wake_for(p)
 
     def _wake_for(self, p: int) -> None:
+        if self.per_partition:
+            ev = self.worker_idle[p]
+            if ev is not None:
+                self.worker_idle[p] = None
+                ev.succeed()
+            return
         if self.shared:
             idle = self.idle_shared
             while idle:
@@ -264,7 +277,8 @@ class _Sim:
     def _add_consumer(self, ready_s: float) -> _Consumer:
         c = _Consumer(len(self.pool), ready_s)
         self.pool.append(c)
-        self.env.process(self._consume(c))
+        if not self.per_partition:
+            self.env.process(self._consume(c))
         return c
 
     def _stopped_until(self, c: _Consumer, now: float) -> Optional[float]:
@@ -353,6 +367,66 @@ class _Sim:
             if rest:
                 self._give_back(p, rest)
 
+    def _partition_worker(self, p: int):
+        """PER_PARTITION: the worker of partition p, serving for whichever consumer owns p."""
+        env = self.env
+        queue = self.queues[p]
+        batch_max = self.config.batch_size_max
+        windows = self.windows
+        has_stops = bool(windows.consumer_stops)
+        has_batch_faults = bool(windows.batch_outages or windows.batch_delays)
+        failure_p = self.config.transient_failure_probability
+        draw_overhead, draw_per_event = self.draw_overhead, self.draw_per_event
+        start_s = self.start_s
+        while True:
+            c = self.owner[p]
+            now = env.now
+            if not queue or c is None or (has_stops and not self._eligible(c, now)):
+                # Nothing to do, or the owner is stopped and still holds the lease:
+                # an enqueue or a rebalance wakes this worker.
+                ev = self.worker_idle[p] = env.event()
+                yield ev
+                continue
+            n = min(batch_max, len(queue))
+            batch = [queue.popleft()] if n == 1 else [queue.popleft() for _ in range(n)]
+            for e in batch:
+                start_s[e] = now
+            duration_s = draw_overhead() + draw_per_event(n)
+            failure = None
+            if has_batch_faults:
+                duration_s += _delay_at(windows.batch_delays, now)
+                fail_after_s = self._batch_failure(now)
+                if fail_after_s is not None:
+                    duration_s, failure = fail_after_s, _OUTAGE
+            if failure is None and failure_p and self.rng_retry.random() < failure_p:
+                failure = _TRANSIENT
+            yield env.timeout(self._hold_s(c, duration_s))
+            c.busy_s += duration_s
+            if has_stops and self._killed_during(c, now, env.now):
+                self._give_back(p, batch)
+                continue
+            if failure is None:
+                self._finish(batch, Outcome.APPLIED)
+                continue
+            rest = yield from self._recover(c, batch, failure)
+            if rest:
+                self._give_back(p, rest)
+
+    def _hold_s(self, c: _Consumer, duration_s: float) -> float:
+        """Wall time of a batch of duration_s: its CPU share waits for the consumer's CPU (FIFO).
+
+        Arithmetic, not a SimPy resource: a single FIFO server's start time is
+        max(now, when it is next free), so no request events are needed. With
+        one worker per consumer the CPU is always free and this is duration_s.
+        """
+        cpu_s = duration_s * self.cpu_share
+        if cpu_s <= 0.0:
+            return duration_s
+        now = self.env.now
+        cpu_start_s = c.cpu_free_s if c.cpu_free_s > now else now
+        c.cpu_free_s = cpu_start_s + cpu_s
+        return (cpu_start_s - now) + duration_s
+
     def _finish(self, batch: list, result: Outcome) -> None:
         now = self.env.now
         done_s, outcome = self.done_s, self.outcome
@@ -375,7 +449,7 @@ class _Sim:
             duration_s, failure = fail_after_s, _OUTAGE
         elif self.config.transient_failure_probability and self.rng_retry.random() < self.config.transient_failure_probability:
             failure = _TRANSIENT
-        yield env.timeout(duration_s)
+        yield env.timeout(self._hold_s(c, duration_s))
         c.busy_s += duration_s
         return failure, self._killed_during(c, t0, env.now)
 
@@ -479,6 +553,10 @@ class _Sim:
             ev = c.idle
             if ev is not None:
                 c.idle = None
+                ev.succeed()
+        for p, ev in enumerate(self.worker_idle):
+            if ev is not None:
+                self.worker_idle[p] = None
                 ev.succeed()
 
     def _stop_window(self, stop):

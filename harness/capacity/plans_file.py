@@ -36,6 +36,7 @@ from harness.capacity.config import (
     PredictiveScaling,
     ReactiveScaling,
     RetryPolicy,
+    Workers,
 )
 from harness.capacity.plans import REPLICATIONS_MAX, Plan, PlanStudy, Slo
 from harness.errors import ScenarioError
@@ -129,11 +130,13 @@ def _config(values: Mapping[str, Any], where: str, system: Mapping[str, Any]) ->
             kwargs[key] = _scaling(value, w)
         elif key == "ownership":
             kwargs[key] = _enum(Ownership, value, w)
+        elif key == "workers":
+            kwargs[key] = _enum(Workers, value, w)
         elif key == "backlog_high_water_events" and value is None:
             kwargs[key] = None
         else:
             whole = isinstance(dataclasses.fields(ModelConfig)[_CONFIG_KEYS.index(key)].default, int)
-            kwargs[key] = _number(value, w, 0, float("inf"), whole=whole and key != "transient_failure_probability")
+            kwargs[key] = _number(value, w, 0, float("inf"), whole=whole)
     try:
         return ModelConfig(**kwargs)
     except (ValueError, TypeError) as exc:

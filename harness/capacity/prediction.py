@@ -100,7 +100,7 @@ class Prediction:
     drain_s_after_last_arrival: Optional[float]
     drain_s_after_peak: Optional[float]
     consumer_seconds: float
-    consumer_utilisation: float
+    consumer_utilisation: float  # batch time / consumer-seconds; > 1 when per-partition workers overlap
     consumers_peak: int
     metrics: pd.DataFrame  # METRICS_COLUMNS long format, every sample_interval_s
     trace: Optional[EventTrace] = None

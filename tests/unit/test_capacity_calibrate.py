@@ -19,8 +19,8 @@ TRUTH = ModelConfig(partitions=4, consumers=2, batch_size_max=50, overhead=LogNo
 # What the fit starts from: the right structure and families, wrong means (½× and ⅓×).
 BASE = dataclasses.replace(TRUTH, overhead=LogNormal(0.01, 0.5), per_event=LogNormal(0.001, 0.8))
 # Calm base load with 10× bursts: small batches and full ones, so overhead and per-event cost separate.
-CALIBRATION_LOAD = MicroBurst(base_rate_per_s=60, duration_s=60)
-OTHER_LOAD = Spike(base_rate_per_s=50, peak_rate_per_s=250, at_s=20, width_s=10, duration_s=60)
+CALIBRATION_LOAD = MicroBurst(base_rate_per_s=120, duration_s=30)
+OTHER_LOAD = Spike(base_rate_per_s=80, peak_rate_per_s=500, at_s=10, width_s=5, duration_s=30)
 
 
 @pytest.fixture(scope="module")

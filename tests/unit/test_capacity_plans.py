@@ -38,7 +38,8 @@ def _doc(**over) -> dict:
         "load": {"kind": "spike", "base_rate_per_s": 50, "peak_rate_per_s": 400, "at_s": 5, "width_s": 3,
                  "duration_s": 20},  # fmt: skip
         "slo": {"latency_ms_p99_max": 1500, "shed_share_max": 0.0, "attainment_min": 1.0},
-        "system": {"partitions": 4, "batch_size_max": 10, "overhead": {"kind": "deterministic", "value_s": 0.02},
+        "system": {"partitions": 4, "batch_size_max": 10, "workers": "per_consumer",
+                   "overhead": {"kind": "deterministic", "value_s": 0.02},
                    "per_event": {"kind": "exponential", "mean_s": 0.002}},  # fmt: skip
         "plans": [{"name": "one", "consumers": 1}, {"name": "two", "consumers": 2}, {"name": "four", "consumers": 4}],
     }

@@ -2,7 +2,7 @@
 
 The simulations run the pipeline model itself (simulate(), the code path plans
 use), configured to degenerate into the textbook queue: one partition shared
-by every consumer (one FIFO queue, c servers), batches of one, no overhead,
+by every consumer, each consumer one server (one FIFO queue, c servers), batches of one, no overhead,
 no backpressure. Each check asks that the formula's value lie inside the 95%
 batch-means confidence interval of the simulation; the fixed seeds were not
 chosen for passing (seed 1 and 2, the first ones tried). Each proof also has
@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.capacity import Deterministic, Exponential, ModelConfig, Ownership, simulate
+from harness.capacity import Deterministic, Exponential, ModelConfig, Ownership, Workers, simulate
 from harness.capacity.theory import (
     batch_means_ci,
     erlang_b,
@@ -37,6 +37,7 @@ def _queue_config(servers: int, service) -> ModelConfig:
         overhead=Deterministic(0.0),
         per_event=service,
         ownership=Ownership.SHARED,
+        workers=Workers.PER_CONSUMER,
         backlog_high_water_events=None,
     )
 
