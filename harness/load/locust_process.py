@@ -42,12 +42,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote
 
 import gevent
 import gevent.event
 
 from harness.load.config import OP_ID_STRIDE, LoadModel, LoadRunConfig
-from harness.load.outcome import classify_exception, classify_status, parse_retry_after, retry_wait_s
+from harness.load.outcome import Outcome, classify_exception, classify_status, parse_retry_after, retry_wait_s
 from harness.load.recorder import OpsRecorder, write_json_atomic
 from harness.load.schedule import closed_posting_rng, open_schedule
 from harness.load.generator import generate_postings
@@ -185,7 +186,7 @@ class _Load:
                 return
             intended_s = self.now_s() + policy.resolve_delay_s
             self.sleep_until(intended_s)
-            result = self._request(user, process, "GET", f"/v1/events/{event_id}", None, "status", event_id,
+            result = self._request(user, process, "GET", f"/v1/events/{quote(event_id, safe='')}", None, "status", event_id,
                                    intended_s, attempt, None)
             if result is None or result[0].type != "info":
                 return
@@ -301,7 +302,7 @@ def _status_value(status: int, response, outcome):
         try:
             value = json.loads(response.content)["status"]
         except (ValueError, TypeError, KeyError):
-            return type(outcome)("info", "unreadable_status"), None
+            return Outcome("info", "unreadable_status"), None
         return outcome, str(value)
     return outcome, None
 
