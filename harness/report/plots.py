@@ -39,7 +39,9 @@ from harness.report.series import (  # noqa: E402
 __all__ = ["timeline_png", "prediction_png", "PARTITION_LINES_MAX", "FAULT_LABELS_MAX", "DPI"]
 
 PARTITION_LINES_MAX = 16  # more partitions than this: only the total is drawn
-FAULT_LABELS_MAX = 12  # windows labelled in the top panel; the rest are shaded only
+FAULT_LABELS_MAX = 12
+LOG_SCALE_RATIO = 20.0  # latency on a log axis when p99 and p50 are this far apart
+PHASES_MAX = 20  # phase boundaries marked; a run has five  # windows labelled in the top panel; the rest are shaded only
 DPI = 100
 _FAULT_COLOURS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
 
@@ -86,6 +88,15 @@ def _recovery_marks(ax, windows: Sequence[FaultWindow], recovery_s: Mapping[str,
                     xytext=(2, 2), textcoords="offset points", fontsize=7, rotation=90, va="bottom")
 
 
+def _mark_phases(axes, phases) -> None:
+    """Dotted lines where a phase begins (warmup, baseline, fault, recovery, drain), named under the last panel."""
+    for phase in phases[:PHASES_MAX]:
+        for ax in axes:
+            ax.axvline(phase.start_s, color="grey", linestyle=":", linewidth=0.8)
+        axes[-1].annotate(phase.name, xy=(phase.start_s, 0.0), xycoords=("data", "axes fraction"), xytext=(2, -26),
+                          textcoords="offset points", fontsize=7, color="grey", annotation_clip=False)
+
+
 def _two_and_five(value: float, _pos=None) -> str:
     """Minor log ticks labelled only at 2x and 5x a power of ten: readable without clutter."""
     if value <= 0:
@@ -124,7 +135,9 @@ def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: M
     lx = latency["time_s"].to_numpy() + width / 2
     for name, style in (("latency_ms_p50", "-"), ("latency_ms_p95", "-"), ("latency_ms_p99", "-")):
         ax_lat.plot(lx, latency[name], style, label=name.replace("latency_ms_", ""), linewidth=1.0)
-    if latency["latency_ms_p99"].notna().any():
+    high = latency["latency_ms_p99"].max()
+    low = latency["latency_ms_p50"][latency["latency_ms_p50"] > 0].min()
+    if pd.notna(high) and pd.notna(low) and high / low > LOG_SCALE_RATIO:
         ax_lat.set_yscale("log")  # a timeout next to a 5 ms median: both must stay readable
         ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
         ax_lat.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
@@ -161,6 +174,7 @@ def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: M
         _shade(ax, windows, end_s)
         ax.grid(True, alpha=0.3)
         ax.set_xlim(0, end_s)
+    _mark_phases(axes, history.meta.phases)
     _label_faults(ax_tp, windows)
     _recovery_marks(ax_tp, windows, recovery_s)
     fig.tight_layout()
