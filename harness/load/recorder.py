@@ -21,10 +21,16 @@ try:  # orjson is several times faster; recording cost is a measured goal (bench
     def _dumps(op: dict) -> bytes:
         return orjson.dumps(op, option=orjson.OPT_APPEND_NEWLINE)
 
+    _loads = orjson.loads
+    _DecodeError: tuple = (orjson.JSONDecodeError, ValueError)
+
 except ImportError:  # pragma: no cover - orjson is a dependency, the fallback keeps a broken install usable
 
     def _dumps(op: dict) -> bytes:
         return (json.dumps(op, separators=(",", ":")) + "\n").encode()
+
+    _loads = json.loads
+    _DecodeError = (ValueError,)
 
 
 __all__ = ["OpsRecorder", "write_json_atomic", "read_ops_file"]
@@ -84,8 +90,8 @@ def read_ops_file(path: Path, lines_max: Optional[int] = None) -> Tuple[list, in
         if lines_max is not None and index >= lines_max:
             break
         try:
-            op = json.loads(line)
-        except ValueError:
+            op = _loads(line)
+        except _DecodeError:
             unreadable += 1
             continue
         if isinstance(op, dict):
