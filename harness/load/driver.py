@@ -220,6 +220,8 @@ class LoadRun:
         if self.running():
             if exc_type is not None:
                 self._notes.append(f"the load was stopped because of {exc_type.__name__}")
+            else:
+                self._notes.append("the load was stopped when its with-block ended")
             self._terminate_group()
         if self._result is None and self._started_at is not None:
             self._collect()
