@@ -46,7 +46,7 @@ def hash_column(series: pd.Series) -> np.ndarray:
 
 def event_codes(columns: Sequence[pd.Series]) -> List[np.ndarray]:
     """One integer code per value, shared across all the given columns (NA -> -1)."""
-    arrays = [pa.array(_as_strings(c), type=pa.large_string()) for c in columns]
+    arrays = [_arrow_strings(c) for c in columns]
     if not arrays or sum(len(a) for a in arrays) == 0:
         return [np.empty(0, dtype=np.int64) for _ in columns]
     encoded = pc.dictionary_encode(pa.concat_arrays(arrays))
@@ -58,10 +58,14 @@ def event_codes(columns: Sequence[pd.Series]) -> List[np.ndarray]:
     return out
 
 
-def _as_strings(series: pd.Series):
-    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
-        return series.array
-    return series.astype("string[pyarrow]").array
+def _arrow_strings(series: pd.Series) -> pa.Array:
+    """The column as one Arrow large_string array (pandas may hold it in several chunks after a concat)."""
+    if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
+        series = series.astype("string[pyarrow]")
+    array = pa.array(series.array)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
 
 
 def body_hash(frame: pd.DataFrame, ev: np.ndarray) -> np.ndarray:

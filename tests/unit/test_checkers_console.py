@@ -19,6 +19,7 @@ def stored_run(tmp_path, lose_one: bool = False):
     t = Timeline(run_id="run-7", seed=7)
     t.ok("e1", at=0.0, key="A")
     t.ok("e2", at=0.1, key="A")
+    t.metric(0.1, "ledger_backlog_events_total", 1.0)
     t.post("e1")
     if not lose_one:
         t.post("e2")
