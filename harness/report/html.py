@@ -54,7 +54,7 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-br
 .allowed{background:#6b7280} .incomplete{background:#7b1fa2}
 .banner{background:#fbe9f7;border:2px solid #7b1fa2;padding:.7em 1em;margin:.8em 0;font-weight:600}
 .outcome{font-size:1.15em;margin:.5em 0} img{max-width:100%;border:1px solid #eee}
-.small{color:#555;font-size:.85em} .wide{overflow-x:auto} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.small{color:#555;font-size:.85em} .wide{overflow-x:auto} table.ops td{white-space:nowrap} td.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
@@ -129,10 +129,12 @@ def _names_fault(figure: str, fault_id) -> bool:
     return fault_of_figure(figure) == int(fault_id)
 
 
-def _ops_table(ops: Sequence[Mapping]) -> str:
+def _ops_table(ops: Sequence[Mapping], event_id=None) -> str:
     if not ops:
         return '<p class="small">no ops of this event in the history</p>'
     present = {k for op in ops for k in op}
+    if event_id is not None and all(op.get("event_id") == event_id for op in ops):
+        present.discard("event_id")  # the heading names it already
     columns = [c for c in OP_COLUMNS if c in present] + sorted(present - set(OP_COLUMNS))
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
@@ -144,7 +146,7 @@ def _ops_table(ops: Sequence[Mapping]) -> str:
                 value = f"{value:.3f}"
             cells.append(f"<td class=mono>{_e(value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<div class=wide><table><tr>{head}</tr>{''.join(body)}</table></div>"
+    return f"<div class=wide><table class=ops><tr>{head}</tr>{''.join(body)}</table></div>"
 
 
 def _evidence_section(verdicts: Sequence[Mapping]) -> str:
@@ -165,7 +167,7 @@ def _evidence_section(verdicts: Sequence[Mapping]) -> str:
         for item in evidence:
             event = item.get("event_id")
             title = f"event <span class=mono>{_e(event)}</span>: " if event is not None else ""
-            parts.append(f"<p>{title}{_e(item.get('problem'))}</p>{_ops_table(item.get('ops') or [])}")
+            parts.append(f"<p>{title}{_e(item.get('problem'))}</p>{_ops_table(item.get('ops') or [], event)}")
     return "".join(parts) or "<p>Every verdict holds: nothing to show.</p>"
 
 
