@@ -69,7 +69,8 @@ class RetryPolicy:
                  f'retry.attempts_max: must be a whole number in [1, 100], got {self.attempts_max!r}')
         for name in ("wait_s_max", "retry_after_s_cap", "backoff_s", "resolve_delay_s"):
             value = getattr(self, name)
-            _require(_finite(value) and 0 <= value <= 3600, f"retry.{name}: must be a number in [0, 3600], got {value!r}")
+            _require(_finite(value) and 0 <= value <= 3600,
+                     f"retry.{name}: must be a number in [0, 3600], got {value!r}")
         _require(isinstance(self.resolve_attempts_max, int) and 0 <= self.resolve_attempts_max <= 100,
                  f'retry.resolve_attempts_max: must be a whole number in [0, 100], got {self.resolve_attempts_max!r}')
         for status in self.retry_statuses:
@@ -112,7 +113,8 @@ class LoadRunConfig:
                  f"api_url: {self.api_url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
         _require(_finite(getattr(self.profile, "duration_s", None)) and hasattr(self.profile, "rate_per_s"),
                  f"profile: {self.profile!r} is not a load profile (harness.load.profile)")
-        _require(_finite(self.t0_monotonic), f"t0_monotonic: must be a number (time.monotonic()), got {self.t0_monotonic!r}")
+        _require(_finite(self.t0_monotonic),
+                 f"t0_monotonic: must be a number (time.monotonic()), got {self.t0_monotonic!r}")
         _require(isinstance(self.seed, int), f"seed: must be a whole number, got {self.seed!r}")
         _require(isinstance(self.generator, GeneratorConfig), "generator: must be a GeneratorConfig")
         _require(isinstance(self.retry, RetryPolicy), "retry: must be a RetryPolicy")
@@ -156,7 +158,8 @@ class LoadRunConfig:
             elif f.name == "generator":
                 value = value.to_dict()
             elif f.name == "retry":
-                value = {g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v) for g in fields(value)}
+                value = {g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v)
+                         for g in fields(value)}
             elif f.name == "ops_dir":
                 value = str(value)
             elif f.name == "model":

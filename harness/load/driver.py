@@ -177,7 +177,9 @@ class LoadRun:
             raise UsageError("LoadRun.wait(): call start() first")
         if self._result is not None:
             return self._result
-        limit = self.deadline_monotonic if timeout_s is None else min(self.deadline_monotonic, self._clock() + timeout_s)
+        limit = self.deadline_monotonic
+        if timeout_s is not None:
+            limit = min(limit, self._clock() + timeout_s)
         while self.running() and self._clock() < limit:
             failed = self._failed_child()
             if failed is not None:
@@ -189,8 +191,9 @@ class LoadRun:
         if self.running():
             if self._clock() < self.deadline_monotonic:
                 return None
-            self._notes.append(f"the load did not end by its deadline ({self.config.run_s_max + DEADLINE_SLACK_S:.0f} s "
-                               f"after t0); its processes were stopped")
+            bound_s = self.config.run_s_max + DEADLINE_SLACK_S
+            self._notes.append(f"the load did not end by its deadline ({bound_s:.0f} s after t0); "
+                               f"its processes were stopped")
             self._terminate_group()
         return self._collect()
 

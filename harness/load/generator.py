@@ -67,7 +67,8 @@ class GeneratorConfig:
     invalid, then conflict, then duplicate; the rest are new events."""
 
     accounts: int = 1000
-    zipf_exponent: float = 1.1  # s in 1 / rank**s; 0 is uniform; 1.1 over 1000 accounts puts 18% of debits on the top one, 48% on the top 10
+    # s in 1 / rank**s; 0 is uniform; 1.1 over 1000 accounts puts 18% of debits on the top one, 48% on the top 10
+    zipf_exponent: float = 1.1
     currencies: tuple = ("EUR", "USD", "GBP")
     amount_minor_min: int = 1
     amount_minor_max: int = 1_000_000
@@ -80,7 +81,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         _require(
             isinstance(self.accounts, int) and 2 <= self.accounts <= ACCOUNTS_MAX,
-            f'"accounts" must be a whole number in [2, {ACCOUNTS_MAX}] (a posting needs two accounts), got {self.accounts!r}',
+            f'"accounts" must be a whole number in [2, {ACCOUNTS_MAX}] (a posting needs two accounts), '
+            f"got {self.accounts!r}",
         )
         _require(0 <= self.zipf_exponent <= 10, f'"zipf_exponent" must be in [0, 10], got {self.zipf_exponent!r}')
         object.__setattr__(self, "currencies", tuple(self.currencies))
@@ -129,7 +131,9 @@ class GeneratorConfig:
     def from_dict(cls, data: Mapping[str, Any], where: str = "generator") -> "GeneratorConfig":
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: not a generator setting; use one of {', '.join(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"{where}.{unknown[0]}: not a generator setting; use one of {', '.join(cls.__dataclass_fields__)}"
+            )
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:
@@ -186,7 +190,9 @@ def account_name(number: int) -> str:
     return f"acct-{number:06d}"
 
 
-def generate_postings(config: GeneratorConfig, rng: random.Random, count_max: Optional[int] = None) -> Iterator[Posting]:
+def generate_postings(
+    config: GeneratorConfig, rng: random.Random, count_max: Optional[int] = None
+) -> Iterator[Posting]:
     """Yield postings forever (or count_max of them), every draw from rng.
 
     Account rank 1 is the hottest; account names are "acct-000001".. so that the

@@ -186,8 +186,8 @@ class _Load:
                 return
             intended_s = self.now_s() + policy.resolve_delay_s
             self.sleep_until(intended_s)
-            result = self._request(user, process, "GET", f"/v1/events/{quote(event_id, safe='')}", None, "status", event_id,
-                                   intended_s, attempt, None)
+            path = f"/v1/events/{quote(event_id, safe='')}"
+            result = self._request(user, process, "GET", path, None, "status", event_id, intended_s, attempt, None)
             if result is None or result[0].type != "info":
                 return
 

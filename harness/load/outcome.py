@@ -52,7 +52,9 @@ def classify_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, ConnectionRefusedError):
         return Outcome("info", "connection_refused")
     # HTTPConnectionClosed: the server closed or reset the connection before a status line.
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or name == "HTTPConnectionClosed":
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or (
+        name == "HTTPConnectionClosed"
+    ):
         return Outcome("info", "connection_reset")
     if isinstance(exc, OSError) and exc.errno in (errno.ETIMEDOUT,):
         return Outcome("info", "timeout")
