@@ -253,3 +253,26 @@ def test_report_command_on_a_folder_that_is_not_a_run_is_a_usage_error(tmp_path)
     with pytest.raises(UsageError, match="history.parquet"):
         report_command(tmp_path / "empty")
     assert os.listdir(tmp_path / "empty") == []
+
+
+def test_a_run_that_recorded_nothing_still_gets_a_valid_report(tmp_path):
+    from harness.history.schema import History, RunMeta, empty_frame
+    from harness.history.store import ops_from_records
+
+    history = History(ops=ops_from_records([]), metrics=empty_frame(METRICS_COLUMNS), observation=None,
+                      meta=RunMeta(run_id="empty", seed=1, complete=False, notes=("the stack died",)))
+    files = write_report(tmp_path, history, check_all(history, CheckConfig()), CheckConfig())
+    assert files.exit_code == 3 and files.problems == ()
+    summary = json.loads(files.summary_json.read_text())
+    assert validate(summary, SCHEMA) == []
+    assert summary["figures"]["latency_ms_p99"] is None and summary["figures"]["throughput_per_s_offered"] is None
+
+
+def test_compare_reads_the_summaries_write_report_writes(judged, tmp_path):
+    from harness.report.compare import compare_command
+
+    out = []
+    sink = SimpleNamespace(write=out.append, flush=lambda: None)
+    run_dir = judged[2].run_dir
+    assert compare_command(run_dir, run_dir, out=sink) == 0
+    assert "no regression" in "".join(out)
