@@ -15,6 +15,7 @@ import pytest
 from harness.load.driver import LoadRun, LoadRunConfig, RetryPolicy, run_load
 from harness.load.generator import GeneratorConfig
 from harness.load.profile import Steady
+from harness.load.schedule import open_schedule
 from harness.load.stub_api import StubBehaviour, start_stub
 
 
@@ -249,3 +250,19 @@ def test_a_refused_connection_is_info_and_resolution_is_bounded(tmp_path):
     assert (joined["type_done"] == "info").all() and (joined["error"] == "connection_refused").all()
     per_event = pd.crosstab(joined["event_id"], joined["f"])
     assert (per_event["submit"] == 1).all() and (per_event["status"] == 2).all()
+
+
+def test_a_pool_too_small_shows_as_send_lag_not_as_a_thinner_schedule(tmp_path):
+    # 2 users, 0.3 s answers, 20 arrivals/s: the pool can send ~6.7/s, so arrivals queue up.
+    with start_stub(StubBehaviour(slow_share=1.0, slow_s=0.3), duration_s_max=120) as stub:
+        config = make_config(stub.url, tmp_path, Steady(base_rate_per_s=20, duration_s=1.0), users=2,
+                             request_timeout_s=2.0)
+        result = run_load(config)
+    assert result.complete, result.notes
+    sent = result.ops[(result.ops["type"] == "invoke") & (result.ops["attempt"] == 1)]
+    lag_s = (sent["time_s"] - sent["intended_time_s"]).sort_values()
+    schedule = list(open_schedule(config.profile, config.generator, config.seed, config.start_offset_s))
+    assert len(schedule) >= 10  # every scheduled arrival still went out, each with its intended time:
+    assert sorted(sent["intended_time_s"]) == [a.intended_time_s for a in schedule]
+    assert lag_s.iloc[-1] > 0.5  # coordinated omission made visible: the last ones left late
+    assert result.progress[0]["sends_late_100ms"] > 0
