@@ -24,12 +24,14 @@ CHECKER_NAMES = (
     "replay_equals_projection",
     "dead_letters_accounted",
     "graceful_degradation",
+    "backlog_bounded",
     "slo",
 )
 
 _NAME_SETS = ("enabled", "allow_unknown")
 _STRING_SETS = ("degradation_errors_allowed", "rejected_status_values")
-_OPTIONAL_LIMITS = ("latency_ms_p50_max", "latency_ms_p95_max", "latency_ms_p99_max", "throughput_per_s_min")
+_OPTIONAL_LIMITS = ("latency_ms_p50_max", "latency_ms_p95_max", "latency_ms_p99_max", "throughput_per_s_min",
+                    "backlog_events_max")
 _LIMIT_S_MAX = 24 * 3600.0
 
 
@@ -54,6 +56,8 @@ class CheckConfig:
     recovery_window_s: throughput is measured over a sliding window this long.
     latency_ms_p50_max / _p95_max / _p99_max: SLO bounds on the latency of ok submits; None = not judged.
     throughput_per_s_min: SLO bound on ok submits per second over the load span; None = not judged.
+    backlog_events_max: bound on the sampled total backlog (events waiting or in flight); a system with
+        backpressure stays near its high-water mark; None = not judged (the peak is still reported).
     rejected_status_values: status-op answers (GET /v1/events/{id}) that mean "rejected by a business
         rule", which accounts for an acknowledged event that is not in the journal.
     """
@@ -71,6 +75,7 @@ class CheckConfig:
     latency_ms_p95_max: Optional[float] = None
     latency_ms_p99_max: Optional[float] = None
     throughput_per_s_min: Optional[float] = None
+    backlog_events_max: Optional[float] = None
     rejected_status_values: frozenset = frozenset({"rejected"})
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Callable, Dict, Optional, Tuple
 
+from harness.checkers.backlog import backlog_bounded
 from harness.checkers.config import CHECKER_NAMES, CheckConfig
 from harness.checkers.degradation import graceful_degradation
 from harness.checkers.facts import Facts
@@ -32,6 +33,7 @@ CHECKERS: Dict[str, Callable[..., Verdict]] = {
     "replay_equals_projection": replay_equals_projection,
     "dead_letters_accounted": dead_letters_accounted,
     "graceful_degradation": graceful_degradation,
+    "backlog_bounded": backlog_bounded,
     "slo": slo,
 }
 assert tuple(CHECKERS) == CHECKER_NAMES, "CHECKERS and CHECKER_NAMES must list the same checkers in the same order"
