@@ -66,6 +66,7 @@ class LoadProgress:
     send_lag_ms_max_recent: float
     states: tuple  # one per worker: starting / running / finished / unknown
     running: bool  # a child process is still alive
+    ops_per_s: float = 0.0  # ops recorded per second over the last report window
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class LoadRun:
             send_lag_ms_max_recent=max((r.get("send_lag_ms_max_recent", 0.0) for r in known), default=0.0),
             states=tuple(r.get("state", "unknown") if r else "unknown" for r in reports),
             running=self.running(),
+            ops_per_s=sum(r.get("ops_per_s", 0.0) for r in known),
         )
 
     def _collect(self) -> LoadResult:

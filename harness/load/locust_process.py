@@ -273,7 +273,10 @@ class _Load:
         self.recorder.record(op)
 
     # -- files ----------------------------------------------------------------------------------------
-    def progress(self, state: str, window_s: float, requests_before: int) -> dict:
+    def ops_recorded(self) -> int:
+        return self.recorder.ops_reserved if self.recorder is not None else 0
+
+    def progress(self, state: str, window_s: float, requests_before: int, ops_before: int = 0) -> dict:
         ops = self.recorder.ops_written if self.recorder is not None else 0
         return {
             "worker_index": self.worker_index,
@@ -282,6 +285,7 @@ class _Load:
             "time_s": self.now_s(),
             "requests": self.requests,
             "requests_per_s": (self.requests - requests_before) / window_s if window_s > 0 else 0.0,
+            "ops_per_s": (self.ops_recorded() - ops_before) / window_s if window_s > 0 else 0.0,
             "ops_written": ops,
             "arrivals_taken": self.arrivals_taken,
             "in_flight": self.in_flight,
@@ -366,14 +370,14 @@ def _run_loops(load: _Load) -> list:
 
     def reporter() -> None:
         path = progress_path(load.config.ops_dir, load.worker_index)
-        before, last = 0, time.monotonic()
+        requests_before, ops_before, last = 0, 0, time.monotonic()
         while not load.stopped.is_set():
             load.stopped.wait(timeout=PROGRESS_INTERVAL_S)
             now = time.monotonic()
-            write_json_atomic(path, load.progress("running", now - last, before))
+            write_json_atomic(path, load.progress("running", now - last, requests_before, ops_before))
             load.lag_ms_max = max(load.lag_ms_max, load.lag_ms_max_window)
             load.lag_ms_max_window = 0.0
-            before, last = load.requests, now
+            requests_before, ops_before, last = load.requests, load.ops_recorded(), now
 
     return [gevent.spawn(flusher), gevent.spawn(reporter)]
 

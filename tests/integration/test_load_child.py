@@ -180,6 +180,7 @@ def test_sigterm_stops_promptly_and_leaves_a_complete_readable_file(tmp_path):
             wait_for(lambda: run.progress().requests > 0, 10, "a progress report")  # what a live display shows
             progress = run.progress()
             assert progress.running and progress.states == ("running",) and progress.in_flight > 0
+            assert progress.ops_per_s > 0
             result = run.stop()
     assert not result.complete and result.stop_reasons == {0: "signal"}
     assert result.exit_codes == {"local": 0} and result.unreadable_lines == 0

@@ -60,7 +60,7 @@ def test_wait_before_start_is_a_usage_error(tmp_path):
 
 def test_progress_sums_the_workers_reports(tmp_path):
     (tmp_path / "progress-0.json").write_text(json.dumps({
-        "state": "running", "time_s": 3.0, "requests": 10, "requests_per_s": 5.0, "ops_written": 20,
+        "state": "running", "time_s": 3.0, "requests": 10, "requests_per_s": 5.0, "ops_per_s": 10.0, "ops_written": 20,
         "in_flight": 1, "outcomes": {"ok": 8, "fail": 2}, "errors_by_kind": {"http_429": 2},
         "send_lag_ms_max_recent": 4.0}))
     (tmp_path / "progress-1.json").write_text(json.dumps({
@@ -72,7 +72,7 @@ def test_progress_sums_the_workers_reports(tmp_path):
     assert progress.outcomes == {"ok": 11, "fail": 2, "info": 1}
     assert progress.errors_by_kind == {"http_429": 2, "timeout": 1}
     assert progress.states == ("running", "finished") and progress.time_s == 3.5
-    assert progress.send_lag_ms_max_recent == 9.0 and not progress.running
+    assert progress.send_lag_ms_max_recent == 9.0 and not progress.running and progress.ops_per_s == 10.0
 
 
 def test_the_driver_never_imports_locust_or_gevent():
