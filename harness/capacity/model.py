@@ -14,7 +14,7 @@ Why it is shaped this way (speed is a requirement: a one-hour profile in seconds
   exactly, at no cost to the simulation.
 
 Time is only env.now. Randomness comes from streams derived from the seed
-(arrivals use random.Random(seed), the same call a live driver makes).
+(arrivals use harness.load.schedule.arrival_rng(seed), the live driver's stream).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from harness.capacity.fault_map import FaultWindows, map_faults
 from harness.capacity.prediction import EventTrace, Outcome, Prediction, build_prediction
 from harness.faults.schedule import FaultSchedule
 from harness.load.profile import LoadProfile, arrival_times
+from harness.load.schedule import arrival_rng
 
 __all__ = ["simulate", "simulate_arrivals"]
 
@@ -56,12 +57,12 @@ def simulate(
 ) -> Prediction:
     """Simulate the pipeline under `profile` and `faults`; return what a live run would measure.
 
-    Arrivals are `arrival_times(profile, random.Random(seed))`, the same
-    function and generator the live load driver uses, so one seed gives one
-    arrival sequence in both. keep_trace=False drops the per-event arrays
+    Arrivals are `arrival_times(profile, arrival_rng(seed))`, the same
+    function and random stream the live load driver uses
+    (harness.load.schedule), so one seed gives one arrival sequence in both. keep_trace=False drops the per-event arrays
     (plans keep only the figures of many replications).
     """
-    arrivals_s = _take_arrivals(arrival_times(profile, random.Random(seed)), config.events_max)
+    arrivals_s = _take_arrivals(arrival_times(profile, arrival_rng(seed)), config.events_max)
     return _run(config, arrivals_s, profile.duration_s, faults, seed, keep_trace)
 
 

@@ -252,3 +252,14 @@ def test_events_max_bounds_a_run():
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ModelConfig(**kwargs)
+
+
+def test_model_arrivals_are_the_live_schedule_arrivals():
+    # One definition, two consumers: the model sees exactly the send times the load driver schedules.
+    from harness.load.generator import GeneratorConfig
+    from harness.load.schedule import open_schedule
+
+    profile = Surge(base_rate_per_s=20, peak_rate_per_s=80, ramp_up_s=2, hold_s=2, ramp_down_s=2, duration_s=8)
+    live = [a.intended_time_s for a in open_schedule(profile, GeneratorConfig(), seed=42)]
+    model = simulate(ModelConfig(), profile, None, seed=42).trace.arrival_s.tolist()
+    assert model == live and len(live) > 100
