@@ -152,6 +152,7 @@ class System:
                 try:
                     proc.wait(8)
                 except subprocess.TimeoutExpired:
+                    print(f"{name} ignored SIGTERM for 8 s; killed (see {self.log_dir}/{name}.log)")
                     proc.kill()
                     proc.wait(5)
 

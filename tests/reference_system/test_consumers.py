@@ -45,7 +45,7 @@ def test_exactly_once_under_repeated_kill_9(system):
     for name in ("c1", "c2"):
         system.start_consumer(name, *FAST)
     system.wait_consumers(2)
-    bodies = [posting(key=f"k{i % 50}", debit=f"a{i % 17}", credit=f"b{i % 13}", amount=1 + i) for i in range(3000)]
+    bodies = [posting(key=f"k{i % 50}", debit=f"a{i % 17}", credit=f"b{i % 13}", amount=1 + i) for i in range(2000)]
     results: list = []
     thread = _submit_in_background(system, bodies, results)
     _kill_repeatedly(system, ["c1", "c2"], KILLS, rng)
