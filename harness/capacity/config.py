@@ -336,6 +336,9 @@ class ModelConfig:
     # PER_PARTITION only: the share of a batch's time spent on the consumer's CPU (decode,
     # validate, detector), the rest waiting on the database. An assumption until calibrated.
     consumer_cpu_share: float = 0.5
+    # Each partition's share of the arrivals (normalised); None: uniform. skew.partition_weights
+    # computes them from the load generator's hot keys.
+    partition_weights: Optional[tuple] = None
     # A share of batch attempts that fail with a transient error even without a fault.
     transient_failure_probability: float = 0.0
     # Downstream call timeout: how long an attempt hangs on a `timeout` toxic before it fails.
@@ -380,6 +383,16 @@ class ModelConfig:
                 f'"backlog_high_water_events" must be a whole number >= 1 or null, got {self.backlog_high_water_events!r}',
             )
         _non_negative("lease_expiry_s", self.lease_expiry_s)
+        if self.partition_weights is not None:
+            weights = self.partition_weights
+            _require(
+                isinstance(weights, tuple) and len(weights) == self.partitions,
+                f'"partition_weights" must hold one number per partition ({self.partitions}), got {weights!r}',
+            )
+            _require(
+                all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0,
+                f'"partition_weights" must be numbers >= 0 with a positive sum, got {weights!r}',
+            )
         _require(isinstance(self.workers, Workers), f'"workers" must be per_partition or per_consumer, got {self.workers!r}')
         _require(
             self.ownership is Ownership.LEASED or self.workers is Workers.PER_CONSUMER,

@@ -134,7 +134,11 @@ class _Sim:
         n = len(arrivals_s)
         self.arrival_s = arrivals_s
         parts_rng = np.random.default_rng([seed, 1])
-        self.part = parts_rng.integers(0, config.partitions, size=n).tolist()
+        if config.partition_weights is None:
+            self.part = parts_rng.integers(0, config.partitions, size=n).tolist()
+        else:
+            weights = np.asarray(config.partition_weights, dtype=float)
+            self.part = parts_rng.choice(config.partitions, size=n, p=weights / weights.sum()).tolist()
         nan = math.nan
         self.enqueue_s = [nan] * n
         self.start_s = [nan] * n

@@ -130,6 +130,8 @@ def _config(values: Mapping[str, Any], where: str, system: Mapping[str, Any]) ->
             kwargs[key] = _scaling(value, w)
         elif key == "ownership":
             kwargs[key] = _enum(Ownership, value, w)
+        elif key == "partition_weights":
+            kwargs[key] = _weights(value, w, values.get("partitions", ModelConfig.partitions))
         elif key == "workers":
             kwargs[key] = _enum(Workers, value, w)
         elif key == "backlog_high_water_events" and value is None:
@@ -141,6 +143,21 @@ def _config(values: Mapping[str, Any], where: str, system: Mapping[str, Any]) ->
         return ModelConfig(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ScenarioError(_locate(str(exc), where, at)) from None
+
+
+def _weights(raw: Any, where: str, partitions: Any):
+    """A list of shares, or {accounts, zipf_exponent}: the load generator's hot keys over these partitions."""
+    if isinstance(raw, list):
+        return tuple(_number(v, f"{where}[{i}]", 0, float("inf")) for i, v in enumerate(raw))
+    section = _mapping(raw, where)
+    _known(section, ("accounts", "zipf_exponent"), where)
+    from harness.capacity.skew import partition_weights
+    from harness.load.generator import GeneratorConfig
+
+    generator = _built(where, lambda: GeneratorConfig(**dict(section)))
+    if not isinstance(partitions, int) or partitions < 1:
+        raise ScenarioError(f"{where}: needs a whole number of partitions >= 1, got {partitions!r}")
+    return partition_weights(generator, partitions)
 
 
 def _distribution(raw: Any, where: str):
