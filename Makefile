@@ -9,10 +9,13 @@ setup:
 demo: setup
 	$(PYTHON) -m harness.cli run scenarios/microburst.yaml
 
-test: setup
+# The tests also open report.html in headless Chromium: setup installs it for them.
+test:
+	LEDGERCHAOS_WITH_CHROMIUM=1 bash scripts/setup.sh
 	$(PYTHON) -m pytest -q tests
 
-test-fast: setup
+test-fast:
+	LEDGERCHAOS_WITH_CHROMIUM=1 bash scripts/setup.sh
 	$(PYTHON) -m pytest -q tests -m "not slow"
 
 bench: setup
