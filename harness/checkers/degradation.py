@@ -161,20 +161,19 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
 
     bound_ms = config.api_latency_ms_max
     status = attempts["status_code"].to_numpy()
-    error = attempts["error"].fillna("").to_numpy(dtype=object)
+    error = attempts["error"]
     latency = attempts["latency_ms"].to_numpy()
     retry_after = attempts["retry_after_s"].to_numpy()
     unanswered = done == DONE_NONE
     overdue = unanswered & ((history_end_s - invoke_s) * 1000.0 > bound_ms)
     unfinished = unanswered & ~overdue
-    timed_out = (done == DONE_INFO) & (error == "timeout")
+    timed_out = (done == DONE_INFO) & (error == "timeout").to_numpy(dtype=bool, na_value=False)
     hang = inside & (overdue | timed_out)
     slow = inside & ~hang & ~unanswered & (latency > bound_ms)
     server_error = inside & (status >= 500) & (status != 503)
     throttled = (status == 429) | (status == 503)
     no_retry_after = inside & throttled & np.isnan(retry_after)
-    allowed = np.isin(error, sorted(config.degradation_errors_allowed)) if config.degradation_errors_allowed else \
-        np.zeros(len(error), dtype=bool)
+    allowed = error.isin(sorted(config.degradation_errors_allowed)).to_numpy(dtype=bool, na_value=False)
     transport = inside & ((done == DONE_FAIL) | (done == DONE_INFO)) & np.isnan(status) & ~timed_out & ~allowed
     bad = hang | slow | server_error | no_retry_after | transport
 
@@ -191,7 +190,8 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
         window = next((w for w in windows if w.start_s <= finish_s[i] and invoke_s[i] <= w.stop_s + config.grace_s),
                       windows[0])
         kind = "submit" if attempts["submit"].iloc[i] else "status"
-        detail = problems[i].format(lat=latency[i], bound=bound_ms, err=error[i] or "no error name",
+        err = error.iloc[i]
+        detail = problems[i].format(lat=latency[i], bound=bound_ms, err="no error name" if pd.isna(err) else err,
                                     status=int(status[i]) if not math.isnan(status[i]) else "?")
         event_id = attempts["event_id"].iloc[i]
         items.append((None if pd.isna(event_id) else event_id,

@@ -87,17 +87,35 @@ class Facts:
     # -- identities --------------------------------------------------------------------
 
     @cached_property
-    def codes(self) -> Mapping[str, np.ndarray]:
-        """Event codes of client invokes, journal rows, lines and dead letters, in one code space."""
+    def _masks(self) -> tuple:
+        """(client, invoke) row masks of ops, computed once: string comparisons cost on 10^7 rows."""
         ops = self.history.ops
         client = (ops["process"] != NEMESIS).to_numpy(dtype=bool, na_value=False)
-        is_invoke = (ops["type"] == OpType.INVOKE.value).to_numpy(dtype=bool, na_value=False)
-        columns = {"invokes": ops.loc[client & is_invoke, "event_id"]}
+        invoke = (ops["type"] == OpType.INVOKE.value).to_numpy(dtype=bool, na_value=False)
+        return client, invoke
+
+    @cached_property
+    def codes(self) -> Mapping[str, np.ndarray]:
+        """Event codes of client invokes, journal rows, lines and dead letters, in one code space
+        (codes_count of them)."""
+        client, invoke = self._masks
+        columns = {"invokes": self.history.ops.loc[client & invoke, "event_id"]}
         observation = self.history.observation
         if observation is not None:
             columns.update(journal=observation.journal["event_id"], lines=observation.lines["event_id"],
                            dead_letters=observation.dead_letters["event_id"])
-        return dict(zip(columns, event_codes(list(columns.values()))))
+        codes = dict(zip(columns, event_codes(list(columns.values()))))
+        self.codes_count = int(max((c.max() for c in codes.values() if len(c)), default=-1)) + 1
+        return codes
+
+    def has_code(self, values: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """For each event code in values: is it among members? (A lookup table: codes are dense.)"""
+        codes = self.codes  # noqa: F841 - sets codes_count
+        table = np.zeros(self.codes_count + 1, dtype=bool)
+        members = np.asarray(members)
+        table[members[members >= 0]] = True
+        values = np.asarray(values)
+        return table[np.where(values >= 0, values, self.codes_count)]
 
     # -- client attempts ---------------------------------------------------------------
 
@@ -105,55 +123,51 @@ class Facts:
     def attempts(self) -> pd.DataFrame:
         """One row per client invoke (submit and status), with its completion (if any) beside it.
 
-        Columns: op_id, row (position in ops), submit (bool), ev, event_id, invoke_s, intended_s, attempt,
-        done (DONE_*), done_s, status_code (float, NaN when none), error, retry_after_s,
-        latency_ms, value. A completion whose op_id has no invoke is counted in
+        Columns: op_id, row (position among client invokes), submit (bool), ev, event_id, invoke_s,
+        intended_s, attempt, done (DONE_*), done_s, status_code (float, NaN when none), error,
+        retry_after_s, latency_ms, value. A completion whose op_id has no invoke is counted in
         `orphan_completions` and left out.
         """
         ops = self.history.ops
-        client = (ops["process"] != NEMESIS).to_numpy(dtype=bool, na_value=False)
-        is_invoke = (ops["type"] == OpType.INVOKE.value).to_numpy(dtype=bool, na_value=False)
+        client, is_invoke = self._masks
+        self._invoke_rows = np.flatnonzero(client & is_invoke)
         inv = ops.loc[client & is_invoke, ["op_id", "f", "event_id", "time_s", "intended_time_s", "attempt"]]
         inv = inv.assign(row=np.arange(len(inv)))  # position among client invokes (codes["invokes"])
-        self._invoke_rows = np.flatnonzero(client & is_invoke)
         comp = ops.loc[client & ~is_invoke, ["op_id", "type", "time_s", "status_code", "error", "retry_after_s",
                                              "latency_ms", "value"]]
-        comp = comp.drop_duplicates("op_id", keep="first")
+        comp = comp.drop_duplicates("op_id", keep="first").reset_index(drop=True)
         inv = inv.drop_duplicates("op_id", keep="first")
         position = pd.Index(comp["op_id"].to_numpy()).get_indexer(inv["op_id"].to_numpy())
         has = position >= 0
-        take = np.where(has, position, 0)
         self.orphan_completions = int(len(comp) - has.sum())
 
-        def completed(column: str, dtype: str, fill) -> np.ndarray:
-            if len(comp) == 0:
-                return np.full(len(inv), fill, dtype=dtype)
-            values = comp[column].to_numpy(dtype=dtype, na_value=fill)[take]
-            values[~has] = fill
-            return values
+        def completed(column: str) -> pd.Series:
+            """comp[column] beside each invoke; NA where the invoke has no completion."""
+            return pd.Series(comp[column].array.take(position, allow_fill=True))
 
-        done_type = completed("type", "object", None)
+        def floats(column: str) -> np.ndarray:
+            return completed(column).to_numpy(dtype="float64", na_value=np.nan)
+
         done = np.full(len(inv), DONE_NONE, dtype=np.int8)
-        done[done_type == OpType.OK.value] = DONE_OK
-        done[done_type == OpType.FAIL.value] = DONE_FAIL
-        done[done_type == OpType.INFO.value] = DONE_INFO
-        event_id = inv["event_id"].reset_index(drop=True)
+        for kind, code in ((OpType.OK, DONE_OK), (OpType.FAIL, DONE_FAIL), (OpType.INFO, DONE_INFO)):
+            is_kind = (comp["type"] == kind.value).to_numpy(dtype=bool, na_value=False)
+            done[has & is_kind[np.where(has, position, 0)]] = code
         frame = pd.DataFrame({
             "op_id": inv["op_id"].to_numpy(),
             "row": inv["row"].to_numpy(),
             "submit": (inv["f"] == OpF.SUBMIT.value).to_numpy(dtype=bool, na_value=False),
             "ev": self.codes["invokes"][inv["row"].to_numpy()],
-            "event_id": event_id,
+            "event_id": inv["event_id"].reset_index(drop=True),
             "invoke_s": inv["time_s"].to_numpy(dtype="float64"),
             "intended_s": inv["intended_time_s"].to_numpy(dtype="float64", na_value=np.nan),
             "attempt": inv["attempt"].to_numpy(dtype="float64", na_value=np.nan),
             "done": done,
-            "done_s": completed("time_s", "float64", np.nan),
-            "status_code": completed("status_code", "float64", np.nan),
-            "error": pd.array(completed("error", "object", None), dtype="string"),
-            "retry_after_s": completed("retry_after_s", "float64", np.nan),
-            "latency_ms": completed("latency_ms", "float64", np.nan),
-            "value": pd.array(completed("value", "object", None), dtype="string"),
+            "done_s": floats("time_s"),
+            "status_code": floats("status_code"),
+            "error": completed("error"),
+            "retry_after_s": floats("retry_after_s"),
+            "latency_ms": floats("latency_ms"),
+            "value": completed("value"),
         })
         # A completion without latency_ms still has a latency: its time minus the invoke's.
         missing = np.isnan(frame["latency_ms"].to_numpy()) & (done != DONE_NONE)

@@ -79,10 +79,10 @@ def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = Non
     journal = facts.journal
     body_keys = acked.index.to_numpy()
     ev = acked["ev"].to_numpy()
-    posted = np.isin(body_keys, journal["body"].to_numpy())
-    id_posted = np.isin(ev, journal["ev"].to_numpy())
-    dead_lettered = np.isin(ev, facts.codes["dead_letters"])
-    rejected = np.isin(ev, facts.rejected_for(config.rejected_status_values))
+    posted = pd.Series(body_keys).isin(journal["body"].to_numpy()).to_numpy()
+    id_posted = facts.has_code(ev, journal["ev"].to_numpy())
+    dead_lettered = facts.has_code(ev, facts.codes["dead_letters"])
+    rejected = facts.has_code(ev, facts.rejected_for(config.rejected_status_values))
     lost = ~posted & ~dead_lettered & ~rejected
     counts = {
         "bodies_acknowledged": len(acked),
@@ -126,7 +126,7 @@ def no_phantom(history: History, config: CheckConfig, facts: Facts | None = None
     take = np.where(matched, position, 0)
     failed = matched & bodies["failed"].to_numpy()[take] if len(bodies) else np.zeros(len(journal), bool)
     invalid = matched & ~bodies["valid"].to_numpy()[take] if len(bodies) else np.zeros(len(journal), bool)
-    known_id = np.isin(journal["ev"].to_numpy(), facts.events.index.to_numpy())
+    known_id = facts.has_code(journal["ev"].to_numpy(), facts.events.index.to_numpy())
     never = ~known_id
     other_body = known_id & ~matched
     posted_invalid = invalid
@@ -170,10 +170,9 @@ def dead_letters_accounted(history: History, config: CheckConfig, facts: Facts |
     reason = letters["reason"]
     no_reason = (reason.isna() | (reason.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
     events = facts.events
-    known = np.isin(ev, events.index.to_numpy())
-    accepted_ids = events.index.to_numpy()[events["accepted"].to_numpy()]
-    accepted = np.isin(ev, accepted_ids)
-    posted = np.isin(ev, facts.journal["ev"].to_numpy())
+    known = facts.has_code(ev, events.index.to_numpy())
+    accepted = facts.has_code(ev, events.index.to_numpy()[events["accepted"].to_numpy()])
+    posted = facts.has_code(ev, facts.journal["ev"].to_numpy())
     problems = np.full(len(letters), "", dtype=object)
     problems[posted] = "dead-lettered, and also posted in the journal"
     problems[known & ~accepted] = "dead-lettered, but every submission was answered fail"

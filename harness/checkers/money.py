@@ -15,18 +15,28 @@ import pandas as pd
 
 from harness.checkers.common import evidence_for, first_in_order, needs_observation, verdict
 from harness.checkers.config import CheckConfig
-from harness.checkers.facts import Facts, hash_column
+from harness.checkers.facts import Facts, event_codes
 from harness.checkers.verdict import Evidence, EVIDENCE_MAX, Verdict
 from harness.history.schema import History
 
 __all__ = ["conservation", "replay_equals_projection"]
 
-_MIX = np.uint64(0x100000001B3)
+def _small_codes(*columns: pd.Series) -> tuple:
+    """Codes shared by the columns (NA -> 0, values 1..n) and n + 1, for packing into one integer key."""
+    codes = [c + 1 for c in event_codes(list(columns))]
+    return codes, int(max((c.max() for c in codes if len(c)), default=0)) + 1
 
 
-def _pair_hash(a: pd.Series, b: pd.Series) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (hash_column(a) * _MIX) ^ hash_column(b)
+def _label(frame: pd.DataFrame, keys: np.ndarray, wanted, columns: tuple) -> dict:
+    """For each wanted key, the given columns' values in the first row carrying it."""
+    out = {}
+    if len(wanted) == 0:
+        return out
+    first = pd.Series(np.arange(len(keys))).groupby(keys).first()
+    for key in wanted:
+        row = frame.iloc[int(first[key])]
+        out[key] = tuple(row[c] for c in columns)
+    return out
 
 
 def conservation(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
@@ -37,29 +47,23 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     if lacking:
         return lacking
     lines = history.observation.lines
-    with np.errstate(over="ignore"):
-        group = (facts.codes["lines"].astype(np.uint64) * _MIX) ^ hash_column(lines["currency"])
-    frame = pd.DataFrame({
-        "group": group,
-        "event_id": lines["event_id"].to_numpy(),
-        "currency": lines["currency"].to_numpy(),
-        "amount": lines["amount_minor"].to_numpy(dtype="int64"),
-    })
-    sums = frame.groupby("group", sort=False).agg(event_id=("event_id", "first"), currency=("currency", "first"),
-                                                  total=("amount", "sum"))
-    unbalanced = sums.loc[(sums["total"] != 0).to_numpy()]
+    ev = facts.codes["lines"]
+    (currency,), width = _small_codes(lines["currency"])
+    group = ev * width + currency
+    sums = pd.Series(lines["amount_minor"].to_numpy(dtype="int64")).groupby(group, sort=True).sum()
+    bad_groups = sums.index.to_numpy()[sums.to_numpy() != 0]
+    labels = _label(lines, group, bad_groups[:EVIDENCE_MAX], ("event_id", "currency"))
+    items = [(labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0") for g in bad_groups[:EVIDENCE_MAX]]
     balances = history.observation.balances
     per_currency = balances.groupby("currency", sort=True)["balance_minor"].sum()
     off = per_currency[per_currency != 0]
-    items = [(row.event_id, f"lines in {row.currency} sum to {row.total:+d}, not 0")
-             for row in unbalanced.head(EVIDENCE_MAX).itertuples()]
     evidence = list(evidence_for(facts, items))
-    for currency, total in off.items():
+    for label, total in off.items():
         if len(evidence) < EVIDENCE_MAX:
-            evidence.append(Evidence(None, f"balances in {currency} sum to {int(total):+d}, not 0"))
+            evidence.append(Evidence(None, f"balances in {label} sum to {int(total):+d}, not 0"))
     counts = {
-        "events_judged": int(frame["event_id"].nunique()) if len(frame) else 0,
-        "events_unbalanced": int(unbalanced["event_id"].nunique()),
+        "events_judged": int(len(pd.unique(ev))),
+        "events_unbalanced": int(len(np.unique(bad_groups // width))),
         "currencies_unbalanced": len(off),
     }
     violations = counts["events_unbalanced"] + counts["currencies_unbalanced"]
@@ -78,41 +82,39 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
         return lacking
     lines = history.observation.lines
     balances = history.observation.balances
-    rebuilt = pd.DataFrame({
-        "cell": _pair_hash(lines["account"], lines["currency"]),
-        "account": lines["account"].to_numpy(),
-        "currency": lines["currency"].to_numpy(),
-        "replayed": lines["amount_minor"].to_numpy(dtype="int64"),
-    }).groupby("cell", sort=False).agg(account=("account", "first"), currency=("currency", "first"),
-                                       replayed=("replayed", "sum"))
-    table = pd.DataFrame({
-        "cell": _pair_hash(balances["account"], balances["currency"]),
-        "account_t": balances["account"].to_numpy(),
-        "currency_t": balances["currency"].to_numpy(),
-        "projected": balances["balance_minor"].to_numpy(dtype="int64"),
-    })
-    listed_twice = table["cell"].duplicated(keep="first").to_numpy()
-    table = table.groupby("cell", sort=False).agg(account_t=("account_t", "first"), currency_t=("currency_t", "first"),
-                                                  projected=("projected", "sum"))
-    both = rebuilt.join(table, how="outer")
-    replayed = both["replayed"].fillna(0).to_numpy(dtype="int64")
-    projected = both["projected"].fillna(0).to_numpy(dtype="int64")
-    drift = projected - replayed
+    (account_l, account_b), _ = _small_codes(lines["account"], balances["account"])
+    (currency_l, currency_b), width = _small_codes(lines["currency"], balances["currency"])
+    cell_l = account_l * width + currency_l
+    cell_b = account_b * width + currency_b
+    replayed = pd.Series(lines["amount_minor"].to_numpy(dtype="int64")).groupby(cell_l).sum()
+    projected_rows = pd.Series(balances["balance_minor"].to_numpy(dtype="int64"))
+    listed_twice = pd.Series(cell_b).duplicated(keep="first").to_numpy()
+    projected = projected_rows.groupby(cell_b).sum()
+    both = pd.concat([replayed.rename("replayed"), projected.rename("projected")], axis=1).fillna(0)
+    replayed_v = both["replayed"].to_numpy(dtype="int64")
+    projected_v = both["projected"].to_numpy(dtype="int64")
+    drift = projected_v - replayed_v
     differ = drift != 0
-    account = both["account"].fillna(both["account_t"]).to_numpy()
-    currency = both["currency"].fillna(both["currency_t"]).to_numpy()
+    cells = both.index.to_numpy()
 
     journal_ev = facts.journal["ev"].to_numpy()
     line_ev = facts.codes["lines"]
-    orphan_lines = ~np.isin(line_ev, journal_ev)
-    bare_events = ~np.isin(journal_ev, line_ev)
+    orphan_lines = ~facts.has_code(line_ev, journal_ev)
+    bare_events = ~facts.has_code(journal_ev, line_ev)
 
     evidence = []
-    for i in first_in_order(differ, np.arange(len(both))):
-        evidence.append(Evidence(None, f"{account[i]} {currency[i]}: balance table says {projected[i]}, "
-                                       f"the journal's lines add up to {replayed[i]} (drift {drift[i]:+d})"))
+    shown = first_in_order(differ, np.arange(len(both)))
+    wanted = cells[shown]
+    in_lines = pd.Series(wanted).isin(cell_l).to_numpy()
+    names = _label(lines, cell_l, wanted[in_lines], ("account", "currency"))
+    names.update(_label(balances, cell_b, wanted[~in_lines], ("account", "currency")))
+    for i in shown:
+        account, currency = names[cells[i]]
+        evidence.append(Evidence(None, f"{account} {currency}: balance table says {projected_v[i]}, "
+                                       f"the journal's lines add up to {replayed_v[i]} (drift {drift[i]:+d})"))
     items = [(lines["event_id"].iloc[i], "has lines but is not in the journal") for i in np.flatnonzero(orphan_lines)[:5]]
-    items += [(facts.journal["event_id"].iloc[i], "is in the journal but has no lines") for i in np.flatnonzero(bare_events)[:5]]
+    items += [(facts.journal["event_id"].iloc[i], "is in the journal but has no lines")
+              for i in np.flatnonzero(bare_events)[:5]]
     evidence.extend(evidence_for(facts, items))
     if listed_twice.any():
         evidence.append(Evidence(None, f"{int(listed_twice.sum())} balance rows repeat an (account, currency) "
