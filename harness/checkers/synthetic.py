@@ -93,6 +93,11 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
         near = (arrival_s >= f_start - shape.timeout_ms / 1000.0 - 1.0) & (arrival_s < f_stop + shape.quiet_s)
         kind[near & np.isin(kind, (TIMEOUT_OK, INFO_POSTED, INFO_LOST))] = OK
     kind[faulted] = REFUSED
+    for needed in (DEAD, REFUSED):  # every kind of defect needs a place to go, even in a small history
+        if not (~faulted & (kind == needed)).any():
+            candidates = np.flatnonzero(~faulted & (kind == OK))
+            if len(candidates):
+                kind[candidates[len(candidates) // 2]] = needed
 
     ranks = np.arange(1, shape.accounts + 1)
     weights = 1.0 / ranks ** shape.zipf_exponent
