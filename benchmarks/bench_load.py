@@ -74,6 +74,35 @@ def open_model_lag(url: str, work_dir: Path, rate_per_s: float, users: int, dura
             "lag_ms_max": float(lag_ms.max())}
 
 
+def recording_cpu_us_per_request(work_dir: Path, requests: int = 50_000) -> float:
+    """CPU time of recording one request (invoke + completion dicts, JSON encoding, the write),
+    measured in this process without the network: the cost the on/off comparison sees through noise."""
+    from harness.load.recorder import OpsRecorder
+
+    recorder = OpsRecorder(work_dir / "cpu-ops.jsonl", ops_max=2 * requests)
+    body = {"key": "acct-000445", "debit_account": "acct-000445", "credit_account": "acct-000393",
+            "amount_minor": 388201, "currency": "GBP"}
+    started = time.process_time()
+    for i in range(requests):
+        recorder.reserve(2)
+        op = {"time_s": i * 0.001, "process": "client-0-7", "type": "invoke", "f": "submit", "op_id": i,
+              "event_id": "f5345ea6-352c-4c4e-9c85-ce9d171a75fb", "intended_time_s": i * 0.001, "attempt": 1}
+        for name in ("key", "debit_account", "credit_account", "amount_minor", "currency"):
+            op[name] = body[name]
+        op["duplicate"] = False
+        op["valid_body"] = True
+        recorder.record(op)
+        recorder.record({"time_s": i * 0.001 + 0.002, "process": "client-0-7", "type": "ok", "f": "submit",
+                         "op_id": i, "event_id": "f5345ea6-352c-4c4e-9c85-ce9d171a75fb", "latency_ms": 2.0,
+                         "status_code": 202})
+        if i % 1000 == 999:  # about what 250 ms of a few thousand requests per second flushes at once
+            recorder.flush()
+    recorder.close()
+    elapsed_s = time.process_time() - started
+    (work_dir / "cpu-ops.jsonl").unlink()
+    return elapsed_s / requests * 1e6
+
+
 def wrk_rate(url: str, work_dir: Path, connections: int, duration_s: float) -> dict:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -104,6 +133,7 @@ def main(argv=None) -> int:
             for record in (False, True):  # alternated, so machine noise hits both alike
                 runs[record].append(locust_rate(stub.url, work_dir, record, args.users, args.duration_s))
         wrk = wrk_rate(stub.url, work_dir, args.users, args.duration_s)
+        record_us = recording_cpu_us_per_request(work_dir)
         rates = [float(r) for r in args.open_rates.split(",") if r.strip()]
         open_rows = [open_model_lag(stub.url, work_dir, rate, 200, min(args.duration_s, 3.0)) for rate in rates]
     off = statistics.median(r["requests_per_s"] for r in runs[False])
@@ -117,6 +147,9 @@ def main(argv=None) -> int:
     ratio = on / off if off else float("nan")
     print(f"recording on / off: {ratio:.2f} (goal >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}); "
           f"locust off / wrk: {off / wrk['requests_per_s']:.3f}")
+    request_us = 1e6 / off if off else float("nan")
+    print(f"recording CPU per request: {record_us:.1f} us, against {request_us:.0f} us per request at the off rate "
+          f"({record_us / request_us:.1%} of it)")
     if open_rows:
         print("open model, one local process, 200 users, recording on:")
         print(f"{'rate/s asked':>14} {'sent/s':>10} {'lag ms p50':>11} {'p99':>9} {'max':>9}")
@@ -124,7 +157,7 @@ def main(argv=None) -> int:
             print(f"{row['rate_per_s']:14.0f} {row['sent_per_s']:10.0f} {row['lag_ms_p50']:11.2f} "
                   f"{row['lag_ms_p99']:9.2f} {row['lag_ms_max']:9.2f}")
     print(json.dumps({"locust_off_rps": off, "locust_on_rps": on, "wrk_rps": wrk["requests_per_s"],
-                      "on_over_off": ratio}))
+                      "on_over_off": ratio, "recording_cpu_us_per_request": record_us}))
     if args.work_dir is None:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 0
