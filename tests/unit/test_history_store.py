@@ -171,3 +171,19 @@ def test_a_hand_made_history_from_plain_frames_loads(tmp_path):
     loaded = load_history(tmp_path)
     assert loaded.ops["event_id"].tolist() == ["e1", "e1"]
     assert len(loaded.metrics) == 0
+
+
+def test_the_docs_example_writes_a_history_that_checks_clean(tmp_path, monkeypatch):
+    """docs/history-format.md's snippet, run as written: a user copying it gets a valid run."""
+    import io
+    import re
+    from pathlib import Path
+
+    from harness.checkers import check_run
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "history-format.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "docs/history-format.md", "exec"), {})
+    out = io.StringIO()
+    assert check_run(tmp_path / "my-run", out=out) == 0, out.getvalue()
