@@ -82,6 +82,8 @@ def simulate_arrivals(
 
 def _run(config: ModelConfig, arrivals: list, duration_s: float, faults: Optional[FaultSchedule], seed: int,
          keep_trace: bool) -> Prediction:  # fmt: skip
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f'"seed" must be a whole number >= 0, got {seed!r}')
     if duration_s <= 0 or not math.isfinite(duration_s):
         raise ValueError(f'"duration_s" must be a finite number > 0, got {duration_s}')
     windows = map_faults(faults, config)

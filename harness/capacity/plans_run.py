@@ -41,7 +41,11 @@ def run_plan_file(path: Path, out_dir: Path, out: TextIO = sys.stdout) -> int:
         f"plans [bold]{study.name}[/bold]: {len(study.plans)} plans × {study.replications} replications, "
         f"seed {study.seed}, load {profile_to_dict(study.profile)['kind']} over {study.profile.duration_s:g} s"
     )
-    comparison = compare_plans(study)
+    def progress(plan_name: str, replication: int) -> None:
+        if replication == 0:
+            console.print(f"  simulating {plan_name} ({study.replications} replications)")
+
+    comparison = compare_plans(study, progress=progress)
     written = write_outputs(comparison, out_dir)
     console.print(render_table(comparison))
     if comparison.cheapest is None:
