@@ -24,6 +24,7 @@ from harness.capacity.plans import Plan, PlanComparison, PlanStudy, Slo, compare
 from harness.capacity.plans_file import load_plans_file
 from harness.capacity.plans_run import run_plan_file
 from harness.capacity.prediction import EventTrace, Outcome, Prediction
+from harness.capacity.scenario_bridge import config_for_system, predict_scenario, shifted_metrics
 from harness.capacity.synthetic import history_from_prediction
 
 __all__ = [
@@ -42,11 +43,14 @@ __all__ = [
     "Slo",
     "calibrate",
     "compare_plans",
+    "config_for_system",
     "history_from_prediction",
     "predict_run",
+    "predict_scenario",
     "prediction_error",
     "load_plans_file",
     "run_plan_file",
+    "shifted_metrics",
     "Ownership",
     "Prediction",
     "PredictiveScaling",
