@@ -89,7 +89,8 @@ OPS_COLUMNS: Mapping[str, str] = {
     "latency_ms": "float64",  # completion: time since the invoke
     "error": "string",  # fail / info: http_429, http_503, timeout, connection_reset...
     "retry_after_s": "float64",  # completion: the Retry-After header, when given
-    "value": "string",  # status ops: the answered status; nemesis: details as JSON
+    "value": "string",  # status ops: the answered status; nemesis: details as JSON; submit invokes: the
+    # generator's intent (duplicate, conflict, invalid:<kind>; empty for a new event)
     "fault_id": "Int64",  # nemesis: pairs a fault's start with its stop
     "fault": "string",  # nemesis: human description of the fault
 }
