@@ -330,6 +330,7 @@ class Consumer:
         # In no_lease nobody owns the partition, so only entries idle for a lease period are taken over.
         min_idle_ms = self.settings.lease_ms if self.settings.variant is Variant.NO_LEASE else 0
         attempt = 0
+        linger = False
         try:
             while not (self.stop.is_set() or quit_event.is_set()):
                 try:
@@ -353,6 +354,10 @@ class Consumer:
                         claim_from = None if next_id == "0-0" else next_id
                         raw = [item for item in raw if item and item[1]]
                     else:
+                        if linger and self.settings.linger_ms:
+                            # The last batch was small: let the stream fill a little, so one transaction
+                            # carries many events instead of a few (Kafka's linger.ms, same trade).
+                            await self._wait(quit_event, self.settings.linger_ms / 1000)
                         reply = await self.redis.xreadgroup(
                             GROUP, self.name, {stream: ">"}, count=self.settings.batch_size, block=self._block_ms
                         )
@@ -365,6 +370,7 @@ class Consumer:
                     await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
                     attempt += 1
                     continue
+                linger = 0 < len(raw) < self.settings.batch_size // 2
                 if not raw:
                     continue
                 entries = [self._decode(item) for item in raw]

@@ -44,6 +44,7 @@ class Settings:
     variant: Variant = Variant.CORRECT
     high_water_mark: int = 10_000
     batch_size: int = 256
+    linger_ms: int = 10
     redis_timeout_ms: int = 500
     postgres_timeout_ms: int = 2_000
     lease_ms: int = 2_000
@@ -67,6 +68,7 @@ class Settings:
         _at_least("--partitions", self.partitions, 1, 1024)
         _at_least("--high-water-mark", self.high_water_mark, 1, 10**9)
         _at_least("--batch-size", self.batch_size, 1, 10_000)
+        _at_least("--linger-ms", self.linger_ms, 0, 1_000)
         _at_least("--redis-timeout-ms", self.redis_timeout_ms, 10, 60_000)
         _at_least("--postgres-timeout-ms", self.postgres_timeout_ms, 10, 120_000)
         _at_least("--lease-ms", self.lease_ms, 300, 600_000)
