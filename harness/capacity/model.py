@@ -33,13 +33,13 @@ from harness.capacity.config import (
     NoScaling,
     Ownership,
     PredictiveScaling,
-    ReactiveScaling,
     Workers,
     make_batch_sampler,
     make_sampler,
 )
 from harness.capacity.fault_map import FaultWindows, map_faults
 from harness.capacity.prediction import EventTrace, Outcome, Prediction, build_prediction
+from harness.capacity.scaling import RateWindow, predictive_target, reactive_target
 from harness.faults.schedule import FaultSchedule
 from harness.load.profile import LoadProfile, arrival_times
 from harness.load.schedule import arrival_rng
@@ -612,36 +612,17 @@ class _Sim:
         env = self.env
         policy = self.config.scaling
         last_change_s = -math.inf
-        rates: deque = deque(maxlen=max(2, int(round(policy.window_s / policy.interval_s))) if isinstance(
-            policy, PredictiveScaling) else 2)  # fmt: skip
-        offered_before = 0
+        window = RateWindow(policy) if isinstance(policy, PredictiveScaling) else None
         while True:
             yield env.timeout(policy.interval_s)
             now = env.now
             current = self.provisioned()
-            target = current
-            if isinstance(policy, ReactiveScaling):
-                if now - last_change_s >= policy.cooldown_s:
-                    if self.backlog > policy.backlog_high_events:
-                        target = min(policy.consumers_max, current + policy.step)
-                    elif self.backlog < policy.backlog_low_events:
-                        target = max(policy.consumers_min, current - policy.step)
+            if window is None:
+                target = reactive_target(policy, current, self.backlog, now - last_change_s)
             else:
-                rates.append((now - policy.interval_s / 2, (self.offered - offered_before) / policy.interval_s))
-                offered_before = self.offered
-                # A trend fitted on a few noisy seconds swings wildly: extrapolate only once
-                # half the window is in, until then use the mean rate.
-                if len(rates) * 2 >= rates.maxlen:
-                    forecast_per_s = _linear_forecast(rates, now + policy.horizon_s)
-                else:
-                    forecast_per_s = sum(r for _, r in rates) / len(rates)
-                demand_per_s = forecast_per_s + self.backlog / policy.backlog_drain_s
-                need = math.ceil(demand_per_s / policy.events_per_consumer_per_s - 1e-9)
-                need = min(policy.consumers_max, max(policy.consumers_min, need))
-                if need > current:
-                    target = need
-                elif need < current and now - last_change_s >= policy.cooldown_s:
-                    target = current - 1
+                window.add(now, self.offered)
+                forecast_per_s = window.forecast(now + policy.horizon_s)
+                target = predictive_target(policy, current, forecast_per_s, self.backlog, now - last_change_s)
             if target != current:
                 self._scale_to(target, policy.startup_s)
                 last_change_s = now
@@ -672,17 +653,3 @@ def _delay_at(delays: tuple, now: float) -> float:
         if w.start_s <= now < w.end_s:
             total_s += w.delay_s
     return total_s
-
-
-def _linear_forecast(points: deque, at_s: float) -> float:
-    """Least-squares line through (time, rate) points, evaluated at at_s; never below 0."""
-    n = len(points)
-    if n == 0:
-        return 0.0
-    if n == 1:
-        return max(0.0, points[0][1])
-    t_mean = sum(t for t, _ in points) / n
-    r_mean = sum(r for _, r in points) / n
-    var = sum((t - t_mean) ** 2 for t, _ in points)
-    slope = sum((t - t_mean) * (r - r_mean) for t, r in points) / var if var > 0 else 0.0
-    return max(0.0, r_mean + slope * (at_s - t_mean))

@@ -24,8 +24,8 @@ from harness.capacity import (
 from harness.capacity.plans import mean_ci, wilson_interval
 from harness.capacity.plans_file import study_from_mapping
 from harness.errors import ScenarioError
-from harness.faults.schedule import FaultSchedule, LinkDown
-from harness.load.profile import Spike, Steady
+from harness.faults.schedule import FaultSchedule, Link, LinkDown
+from harness.load.profile import Steady
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,7 +146,7 @@ def test_compare_plans_in_code_with_faults():
     study = PlanStudy(
         name="code",
         profile=Steady(100, 10),
-        faults=FaultSchedule((LinkDown(__import__("harness.faults.schedule", fromlist=["Link"]).Link.API_REDIS, 2.0, 1.0),)),
+        faults=FaultSchedule((LinkDown(Link.API_REDIS, 2.0, 1.0),)),
         slo=Slo(shed_share_max=0.05),
         plans=(Plan("p", ModelConfig(consumers=1, overhead=Deterministic(0.001))),),
         replications=2,
