@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     TMP_ROOT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench-checkers-", dir=TMP_ROOT))
     rows = []
-    print(f"{'ops':>10} {'journal':>9} {'load_s':>7} {'check_s':>8} {'us/op':>6} {'rss_peak_MB':>11}  verdicts")
+    print(f"{'ops':>10} {'journal':>9} {'load_s':>7} {'check_s':>8} {'us/op':>6} {'rss_load_MB':>11} "
+          f"{'rss_peak_MB':>11}  verdicts")
     try:
         for size in (s for s in SIZES if s <= args.max_ops):
             run_dir = root / f"ops-{size}"
@@ -107,17 +108,16 @@ def main(argv=None) -> int:
             row = {**made, **got, "us_per_op": got["check_s"] / got["ops"] * 1e6}
             rows.append(row)
             print(f"{got['ops']:>10} {made['journal_rows']:>9} {got['load_s']:>7.2f} {got['check_s']:>8.2f} "
-                  f"{row['us_per_op']:>6.2f} {got['rss_peak_mb']:>11.0f}  "
+                  f"{row['us_per_op']:>6.2f} {got['rss_after_load_mb']:>11.0f} {got['rss_peak_mb']:>11.0f}  "
                   f"{'all valid' if not bad else bad}", flush=True)
             if not args.keep:
                 shutil.rmtree(run_dir, ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    if len(rows) >= 2:
-        first, last = rows[0], rows[-1]
-        print(f"cost per op from {first['ops']} to {last['ops']} ops: x{last['us_per_op'] / first['us_per_op']:.2f} "
-              "(1.0 = linear)")
+    for before, after in zip(rows, rows[1:]):
+        print(f"check time x{after['check_s'] / before['check_s']:.1f} for x{after['ops'] / before['ops']:.0f} ops "
+              f"({before['ops']} -> {after['ops']}; equal factors = linear)")
     for row in rows:
         if 900_000 <= row["ops"] <= 1_100_000:
             print(f"goal 10^6 ops <= 6 s: {row['check_s']:.2f} s -> {'met' if row['check_s'] <= 6 else 'MISSED'}")

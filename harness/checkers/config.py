@@ -100,7 +100,8 @@ class CheckConfig:
         _number(self, "recovery_window_s", 0.0, 3600.0, low_open=True)
         if not isinstance(self.fault_windows_min, int) or isinstance(self.fault_windows_min, bool) \
                 or not 0 <= self.fault_windows_min <= 10_000:
-            raise ValueError(f'"fault_windows_min" must be a whole number in [0, 10000], got {self.fault_windows_min!r}')
+            raise ValueError(
+                f'"fault_windows_min" must be a whole number in [0, 10000], got {self.fault_windows_min!r}')
         for name in _OPTIONAL_LIMITS:
             if getattr(self, name) is not None:
                 _number(self, name, 0.0, 1e12, low_open=True)

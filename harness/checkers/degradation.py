@@ -7,7 +7,8 @@ SRE asks for first.
 
 Fault windows come from the nemesis ops: the earliest `fault_start` and the
 latest `fault_stop` of each fault_id (a fault never stopped lasts to the end of
-the history). A client op (submit or status) is judged when its span (invoke
+the history). A start recorded as `info` (the fault may not have applied) still
+opens a window: an API that is healthy meets the bound anyway. A client op (submit or status) is judged when its span (invoke
 to completion, open-ended when it never completed) overlaps a window
 [start, stop + grace_s]. It must:
 - complete: no completion (once the bound has passed before the history ends)
@@ -117,8 +118,8 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
     unknowns = list(recovery.unknowns)
     if len(windows) < config.fault_windows_min:
         unknowns.append(f"{len(windows)} fault windows in the history, {config.fault_windows_min} expected")
-    judged = (f"{counts['client_ops_in_windows']} client ops in {len(windows)} fault windows (+{config.grace_s:g} s grace) "
-              f"judged against {config.api_latency_ms_max:g} ms")
+    judged = (f"{counts['client_ops_in_windows']} client ops in {len(windows)} fault windows "
+              f"(+{config.grace_s:g} s grace) judged against {config.api_latency_ms_max:g} ms")
     if problems:
         tail = f" (also unknown: {'; '.join(unknowns)})" if unknowns else ""
         return Verdict(NAME, Validity.INVALID, f"violated: {'; '.join(problems)}; {judged}{tail}", counts, figures,
@@ -126,8 +127,9 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
     if unknowns:
         return Verdict(NAME, Validity.UNKNOWN, f"cannot judge: {'; '.join(unknowns)}; {judged}", counts, figures,
                        tuple(evidence))
-    return Verdict(NAME, Validity.VALID, f"holds: {judged}; recovery measured for {recovery.counts['faults_recovered']} "
-                                         "faults", counts, figures, ())
+    recovered = recovery.counts["faults_recovered"]
+    return Verdict(NAME, Validity.VALID, f"holds: {judged}; recovery measured for {recovered} faults",
+                   counts, figures, ())
 
 
 # -- answers inside windows ----------------------------------------------------------------
@@ -268,7 +270,8 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
     if base_ok_per_s is None or (open_model and base_ratio is None):
         where = "no baseline phase and no span before the first fault"
         if base is not None:
-            where = f"the baseline [{base[0]:.3f}, {base[1]:.3f}) s is shorter than recovery_window_s or has no ok submit"
+            where = (f"the baseline [{base[0]:.3f}, {base[1]:.3f}) s is shorter than recovery_window_s "
+                     "or has no ok submit")
         unknowns.append(f"recovery: {where}")
         counts["faults_recovery_unknown"] = len(windows)
         return _Recovery(counts, figures, failures, unknowns)
@@ -287,7 +290,8 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
             continue
         later = [o.start_s for o in windows if o.start_s > w.stop_s]
         observe_end_s = min([load_end_s] + later)
-        steps = int(math.floor((min(observe_end_s - window_s, w.stop_s + config.recovery_s_max) - w.stop_s) / step_s + 1e-9))
+        last_start_s = min(observe_end_s - window_s, w.stop_s + config.recovery_s_max)
+        steps = int(math.floor((last_start_s - w.stop_s) / step_s + 1e-9))
         t = w.stop_s + step_s * np.arange(max(steps + 1, 0))
         ok = np.searchsorted(ok_s, t + window_s, side="left") - np.searchsorted(ok_s, t, side="left")
         if open_model:

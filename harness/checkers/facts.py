@@ -17,7 +17,7 @@ hash is below 10^-5 at 10^7 events.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Iterable, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 from harness.checkers.verdict import EVIDENCE_OPS_MAX
 from harness.history.schema import NEMESIS, History, OpF, OpType
 
-__all__ = ["Facts", "hash_column", "body_hash", "event_codes", "DONE_NONE", "DONE_OK", "DONE_FAIL", "DONE_INFO", "BODY_FIELDS"]
+__all__ = ["Facts", "hash_column", "body_hash", "event_codes", "plain",
+           "DONE_NONE", "DONE_OK", "DONE_FAIL", "DONE_INFO", "BODY_FIELDS"]
 
 BODY_FIELDS = ("key", "debit_account", "credit_account", "amount_minor", "currency")
 # How an attempt ended, as small integers so that masks are cheap.
@@ -216,7 +217,8 @@ class Facts:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """One row per submitted event id (indexed by its code ev): event_id, first_invoke_s, first_ok_s (NaN if never ok),
+        """One row per submitted event id (indexed by its code ev): event_id, first_invoke_s,
+        first_ok_s (NaN if never ok),
         accepted (some attempt ok or indeterminate: the API may have enqueued it)."""
         sub = self.submits
         done = sub["done"].to_numpy()

@@ -21,6 +21,7 @@ from harness.history.schema import History
 
 __all__ = ["conservation", "replay_equals_projection"]
 
+
 def _small_codes(*columns: pd.Series) -> tuple:
     """Codes shared by the columns (NA -> 0, values 1..n) and n + 1, for packing into one integer key."""
     codes = [c + 1 for c in event_codes(list(columns))]
@@ -53,7 +54,8 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     sums = pd.Series(lines["amount_minor"].to_numpy(dtype="int64")).groupby(group, sort=True).sum()
     bad_groups = sums.index.to_numpy()[sums.to_numpy() != 0]
     labels = _label(lines, group, bad_groups[:EVIDENCE_MAX], ("event_id", "currency"))
-    items = [(labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0") for g in bad_groups[:EVIDENCE_MAX]]
+    items = [(labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0")
+             for g in bad_groups[:EVIDENCE_MAX]]
     balances = history.observation.balances
     per_currency = balances.groupby("currency", sort=True)["balance_minor"].sum()
     off = per_currency[per_currency != 0]
@@ -112,7 +114,8 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
         account, currency = names[cells[i]]
         evidence.append(Evidence(None, f"{account} {currency}: balance table says {projected_v[i]}, "
                                        f"the journal's lines add up to {replayed_v[i]} (drift {drift[i]:+d})"))
-    items = [(lines["event_id"].iloc[i], "has lines but is not in the journal") for i in np.flatnonzero(orphan_lines)[:5]]
+    items = [(lines["event_id"].iloc[i], "has lines but is not in the journal")
+             for i in np.flatnonzero(orphan_lines)[:5]]
     items += [(facts.journal["event_id"].iloc[i], "is in the journal but has no lines")
               for i in np.flatnonzero(bare_events)[:5]]
     evidence.extend(evidence_for(facts, items))

@@ -80,7 +80,8 @@ class Verdict:
             counts=data.get("counts", {}),
             figures={k: (math.nan if v is None else v) for k, v in data.get("figures", {}).items()},
             evidence=tuple(
-                Evidence(e.get("event_id"), e.get("problem", ""), tuple(e.get("ops", ()))) for e in data.get("evidence", ())
+                Evidence(e.get("event_id"), e.get("problem", ""), tuple(e.get("ops", ())))
+                for e in data.get("evidence", ())
             ),
         )
 

@@ -307,7 +307,8 @@ def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
         nemesis = (frame["process"] == "nemesis").to_numpy()
         if (missing_ids & ~nemesis).any():
             row = int(np.flatnonzero(missing_ids & ~nemesis)[0])
-            raise ValueError(f"ops.op_id: client op in record {row} has no op_id; it pairs an invoke with its completion")
+            raise ValueError(
+                f"ops.op_id: client op in record {row} has no op_id; it pairs an invoke with its completion")
         op_id = frame["op_id"].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
         op_id[missing_ids] = -np.arange(1, int(missing_ids.sum()) + 1)
         frame["op_id"] = op_id.astype("int64")
