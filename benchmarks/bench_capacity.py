@@ -31,6 +31,7 @@ from harness.capacity import (  # noqa: E402
     ModelConfig,
     Ownership,
     ReactiveScaling,
+    Workers,
     simulate,
 )
 from harness.faults.schedule import FaultSchedule, Link, ToxicFault, ToxicType  # noqa: E402
@@ -80,7 +81,7 @@ def main() -> int:
 
     mmc = ModelConfig(partitions=1, consumers=SERVERS, batch_size_max=1, overhead=Deterministic(0.0),
                       per_event=Exponential(1.0 / SERVICE_PER_S), ownership=Ownership.SHARED,
-                      backlog_high_water_events=None, events_max=10 * n)  # fmt: skip
+                      workers=Workers.PER_CONSUMER, backlog_high_water_events=None, events_max=10 * n)  # fmt: skip
     mmc_profile = Steady(ARRIVAL_PER_S, n / ARRIVAL_PER_S)
     counts = {}
 

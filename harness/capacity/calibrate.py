@@ -66,11 +66,11 @@ def _features(latency_s: np.ndarray, backlog: np.ndarray) -> np.ndarray:
 
 
 def _simulated_features(config: ModelConfig, arrivals_s: np.ndarray, duration_s: float,
-                        faults: Optional[FaultSchedule], seed: int) -> np.ndarray:  # fmt: skip
+                        faults: Optional[FaultSchedule], seed: int, basis: str) -> np.ndarray:  # fmt: skip
     p = simulate_arrivals(config, arrivals_s.tolist(), duration_s, faults, seed)
     m = p.metrics
     backlog = m.loc[(m["metric"] == BACKLOG_METRIC) & m["partition"].isna(), "value"].to_numpy(float)
-    return _features(p.trace.latency_s, backlog)
+    return _features(p.trace.latency_s_to(basis), backlog)
 
 
 def calibrate(
@@ -109,13 +109,15 @@ def calibrate(
                 fit_base, overhead=_with_mean(base.overhead, math.exp(x[0])),
                 per_event=_with_mean(base.per_event, math.exp(x[1])),
             )  # fmt: skip
-            got = _simulated_features(config, arrivals_s, duration_s, faults, seed)
+            got = _simulated_features(config, arrivals_s, duration_s, faults, seed, measured.latency_basis)
             evaluations[key] = float(np.sum((got - target) ** 2)) if np.all(np.isfinite(got)) else math.inf
         return evaluations[key]
 
     # Start: at light load a batch holds about one event, so its time is near the
-    # fastest latencies; split it evenly between overhead and per-event cost.
-    fast_s = max(float(np.percentile(measured.latency_s, 5)), 1e-5)
+    # fastest latencies; split it evenly between overhead and per-event cost. Latencies
+    # to the transaction's start leave the batch time out: start from the median there.
+    q = 50 if measured.latency_basis == "start" else 5
+    fast_s = max(float(np.percentile(measured.latency_s, q)), 1e-4)
     x = (math.log(fast_s / 2), math.log(fast_s / 2))
     best = loss(x)
     step = math.log(2.0)
@@ -161,10 +163,21 @@ def _error(predicted: Optional[float], measured: Optional[float]) -> dict:
 
 def prediction_error(prediction: Prediction, measured_history: History) -> dict:
     """Predicted against measured: latency_ms_p50/p95/p99, backlog_events_peak, drain_s_after_last_arrival,
-    drain_s_after_peak; each {predicted, measured, error, error_rel} (None where one side has no value)."""
+    drain_s_after_peak; each {predicted, measured, error, error_rel} (None where one side has no value),
+    and "latency_basis": "commit", or "start" when the history stamps the transaction's start (applied_s),
+    in which case the predicted percentiles are taken on the same basis from the prediction's trace."""
     measured: MeasuredRun = measure(measured_history)
-    return {
-        name: _error(getattr(prediction, name), getattr(measured, name))
-        for name in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "backlog_events_peak",
-                     "drain_s_after_last_arrival", "drain_s_after_peak")  # fmt: skip
-    }
+    predicted = {name: getattr(prediction, name) for name in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99")}
+    if measured.latency_basis == "start":
+        if prediction.trace is None:
+            raise ValueError("the history stamps transaction starts (applied_s): the prediction needs its trace "
+                             "(simulate with keep_trace=True) to be compared on that basis")  # fmt: skip
+        latency_ms = prediction.trace.latency_s_to("start") * 1000.0
+        if len(latency_ms):
+            values = np.percentile(latency_ms, [50, 95, 99])
+            predicted = dict(zip(predicted, (float(v) for v in values)))
+    for name in ("backlog_events_peak", "drain_s_after_last_arrival", "drain_s_after_peak"):
+        predicted[name] = getattr(prediction, name)
+    out: dict = {name: _error(value, getattr(measured, name)) for name, value in predicted.items()}
+    out["latency_basis"] = measured.latency_basis
+    return out

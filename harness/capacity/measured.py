@@ -4,11 +4,16 @@ Why its own module: calibration fits on these figures and prediction_error
 compares against them; both must read a history identically. Pure: a History in,
 numpy arrays and floats out.
 
-Apply times: the journal's `applied_s` column (seconds on the run's clock) when
-the history has it; otherwise each event's apply time is estimated from its
-`seq` rank and the `ledger_posted_events_total` samples (the k-th applied event
-was applied when the counter passed k, interpolated between samples: good to
-about one sample interval).
+Apply times, best first (seconds on the run's clock):
+- the journal's `committed_s` column: when the event's transaction committed;
+- the journal's `applied_s` column: the reference system's `applied_at`, which
+  is PostgreSQL's now(), the *start* of the applying transaction; latencies to
+  it leave out the batch's own time, so the model is compared on the same
+  basis (EventTrace.latency_s_to("start"));
+- otherwise each event's commit time is estimated from its `seq` rank and the
+  `ledger_posted_events_total` samples (the k-th applied event was applied
+  when the counter passed k, interpolated between samples: good to about one
+  sample interval).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class MeasuredRun:
 
     accepted_invoke_s: np.ndarray  # sorted invoke times of accepted (202) first submissions
     latency_s: np.ndarray  # end-to-end: accepted invoke → applied, for events in the journal
-    apply_source: str  # "applied_s" or "posted_counter"
+    apply_source: str  # "committed_s", "applied_s" or "posted_counter"
     backlog_time_s: np.ndarray
     backlog_total: np.ndarray
     latency_ms_p50: float
@@ -41,6 +46,11 @@ class MeasuredRun:
     backlog_events_peak: float
     drain_s_after_last_arrival: Optional[float]
     drain_s_after_peak: Optional[float]
+
+    @property
+    def latency_basis(self) -> str:
+        """"start" when latencies end at the applying transaction's start (applied_s), else "commit"."""
+        return "start" if self.apply_source == "applied_s" else "commit"
 
 
 def _submits(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -83,13 +93,15 @@ def _apply_times(history: History) -> tuple[pd.Series, str]:
     if history.observation is None:
         raise ValueError("the history has no observation (journal): apply times, hence latencies, are unknown")
     journal = history.observation.journal
-    if "applied_s" in journal.columns and journal["applied_s"].notna().all() and len(journal):
-        return pd.Series(journal["applied_s"].to_numpy(float), index=journal["event_id"].astype(str)), "applied_s"
+    for column in ("committed_s", "applied_s"):
+        if column in journal.columns and len(journal) and journal[column].notna().all():
+            return pd.Series(journal[column].to_numpy(float), index=journal["event_id"].astype(str)), column
     metrics = history.metrics
     posted = metrics[(metrics["metric"] == POSTED_METRIC) & metrics["partition"].isna()].sort_values("time_s")
     if len(posted) < 2:
         raise ValueError(
-            "the journal has no applied_s column and the metrics have no ledger_posted_events_total samples: "
+            "the journal has no committed_s or applied_s column and the metrics have no "
+            "ledger_posted_events_total samples: "
             "apply times cannot be known; record one of them"
         )
     ordered = journal.sort_values("seq")

@@ -71,9 +71,19 @@ class EventTrace:
 
     @property
     def latency_s(self) -> np.ndarray:
-        """End-to-end latency (arrival to applied), for applied events, in arrival order."""
+        """End-to-end latency (arrival to commit), for applied events, in arrival order."""
         applied = self.outcome == Outcome.APPLIED
         return (self.done_s - self.arrival_s)[applied]
+
+    def latency_s_to(self, basis: str) -> np.ndarray:
+        """Latency to the commit ("commit") or to the start of the applying batch ("start"): the latter is
+        what a journal stamped with the transaction's now() records (the reference system's applied_at)."""
+        if basis == "commit":
+            return self.latency_s
+        if basis == "start":
+            applied = self.outcome == Outcome.APPLIED
+            return (self.start_s - self.arrival_s)[applied]
+        raise ValueError(f'"basis" must be "commit" or "start", got {basis!r}')
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 Why: calibration must be shown to recover known parameters, and the only run
 whose true parameters are known is one the model made itself. The history has
 the shape a live run records (OPS_COLUMNS, METRICS_COLUMNS, JOURNAL_COLUMNS
-plus `applied_s` when asked), so measured.py reads it with no special case.
+plus `committed_s` or `applied_s` when asked), so measured.py reads it with no special case.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -32,13 +34,17 @@ _STATUS = {Outcome.APPLIED: 202, Outcome.DEAD_LETTERED: 202, Outcome.PENDING: 20
 _ERROR = {429: "http_429", 503: "http_503"}
 
 
-def history_from_prediction(prediction: Prediction, run_id: str = "synthetic", with_applied_s: bool = True,
-                            ack_latency_ms: float = 2.0) -> History:  # fmt: skip
+def history_from_prediction(prediction: Prediction, run_id: str = "synthetic",
+                            apply_column: Optional[str] = "committed_s", ack_latency_ms: float = 2.0) -> History:  # fmt: skip
     """A History as if the live system had behaved exactly like this prediction (needs its trace).
 
-    with_applied_s=False leaves the journal without apply times, so that the
-    ledger_posted_events_total fallback is exercised.
+    apply_column: "committed_s" stamps each journal row with its commit time,
+    "applied_s" with its batch's start (as the reference system's applied_at
+    = now() does), None with neither, so that the ledger_posted_events_total
+    fallback is exercised.
     """
+    if apply_column not in ("committed_s", "applied_s", None):
+        raise ValueError(f'"apply_column" must be "committed_s", "applied_s" or None, got {apply_column!r}')
     trace = prediction.trace
     if trace is None:
         raise ValueError("the prediction has no trace; simulate with keep_trace=True")
@@ -68,8 +74,10 @@ def history_from_prediction(prediction: Prediction, run_id: str = "synthetic", w
         "seq": np.arange(1, len(idx) + 1), "event_id": event_ids[idx], "key": [f"k{trace.partition[i]}" for i in idx],
         "debit_account": "a", "credit_account": "b", "amount_minor": 1, "currency": "EUR",
     }), JOURNAL_COLUMNS, "journal")  # fmt: skip
-    if with_applied_s:
-        journal["applied_s"] = trace.done_s[idx]
+    if apply_column == "committed_s":
+        journal["committed_s"] = trace.done_s[idx]
+    elif apply_column == "applied_s":
+        journal["applied_s"] = trace.start_s[idx]
     dead = np.nonzero(trace.outcome == Outcome.DEAD_LETTERED)[0]
     dead_letters = conform(pd.DataFrame({"event_id": event_ids[dead], "reason": "retries_exhausted",
                                          "attempts": prediction.config.retry.attempts_max}),

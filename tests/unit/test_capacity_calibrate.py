@@ -42,7 +42,7 @@ def fitted(calibration_history):
 def test_measure_reads_the_synthetic_history_like_the_model(calibration_history):
     run = simulate(TRUTH, CALIBRATION_LOAD, None, seed=21)
     measured = measure(calibration_history)
-    assert measured.apply_source == "applied_s"
+    assert measured.apply_source == "committed_s" and measured.latency_basis == "commit"
     assert measured.latency_ms_p99 == pytest.approx(run.latency_ms_p99)
     assert measured.backlog_events_peak == run.backlog_events_peak
     assert len(offered_arrivals_s(calibration_history)) == run.arrivals_count
@@ -56,7 +56,7 @@ def test_fit_recovers_overhead_and_per_event_means(fitted):
 
 def test_fit_without_apply_times_uses_the_posted_counter(calibration_history):
     run = simulate(TRUTH, CALIBRATION_LOAD, None, seed=21)
-    coarse = history_from_prediction(run, with_applied_s=False)
+    coarse = history_from_prediction(run, apply_column=None)
     assert measure(coarse).apply_source == "posted_counter"
     fit = calibrate(coarse, BASE, seed=5, evaluations_max=40)
     # Apply times known to a 250 ms sample only: a looser, still useful fit.
@@ -69,7 +69,23 @@ def test_calibrated_model_predicts_a_different_run(fitted, other_history):
     for name in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99"):
         assert abs(errors[name]["error_rel"]) < 0.15, (name, errors[name])
     assert set(errors) == {"latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "backlog_events_peak",
-                           "drain_s_after_last_arrival", "drain_s_after_peak"}  # fmt: skip
+                           "drain_s_after_last_arrival", "drain_s_after_peak", "latency_basis"}  # fmt: skip
+    assert errors["latency_basis"] == "commit"
+
+
+def test_fit_on_transaction_start_stamps_compares_like_with_like():
+    # The reference system's applied_at is the transaction's start: latencies to it leave
+    # the batch's own time out, and the model is compared on that basis.
+    run = simulate(TRUTH, CALIBRATION_LOAD, None, seed=21)
+    stamped = history_from_prediction(run, apply_column="applied_s")
+    measured = measure(stamped)
+    assert measured.latency_basis == "start"
+    assert measured.latency_ms_p99 < run.latency_ms_p99
+    fit = calibrate(stamped, BASE, seed=5, evaluations_max=40)
+    assert fit.overhead.mean_s == pytest.approx(0.02, rel=0.4)
+    assert fit.per_event.mean_s == pytest.approx(0.003, rel=0.4)
+    errors = prediction_error(predict_run(fit, stamped, seed=9), stamped)
+    assert errors["latency_basis"] == "start"
 
 
 def test_prediction_error_exposes_an_uncalibrated_model(other_history):
