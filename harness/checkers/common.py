@@ -13,7 +13,7 @@ import numpy as np
 from harness.checkers.facts import Facts
 from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
 
-__all__ = ["unknown", "needs_observation", "evidence_for", "verdict", "first_in_order"]
+__all__ = ["unknown", "needs_observation", "needs_ops", "evidence_for", "verdict", "first_in_order"]
 
 
 def unknown(name: str, reason: str, counts: Optional[Mapping[str, int]] = None,
@@ -22,9 +22,17 @@ def unknown(name: str, reason: str, counts: Optional[Mapping[str, int]] = None,
 
 
 def needs_observation(name: str, facts: Facts) -> Optional[Verdict]:
-    """UNKNOWN when the ledger was not observed after the drain; None when it was."""
-    if facts.history.observation is None:
-        return unknown(name, "cannot judge: the ledger was not observed after the drain (history has no observation)")
+    """UNKNOWN when the history has no client op or the ledger was not observed after the drain; else None."""
+    return needs_ops(name, facts) or (
+        unknown(name, "cannot judge: the ledger was not observed after the drain (history has no observation)")
+        if facts.history.observation is None else None)
+
+
+def needs_ops(name: str, facts: Facts) -> Optional[Verdict]:
+    """UNKNOWN when the history holds no client op: nothing was tested, which is not a pass."""
+    client, invoke = facts.client_masks
+    if not (client & invoke).any():
+        return unknown(name, "cannot judge: the history holds no client op (nothing was sent)")
     return None
 
 

@@ -48,7 +48,7 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
-from harness.checkers.common import evidence_for, unknown
+from harness.checkers.common import evidence_for, needs_ops, unknown
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import DONE_FAIL, DONE_INFO, DONE_NONE, DONE_OK, Facts
 from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
@@ -92,6 +92,9 @@ def fault_windows(history: History) -> List[FaultWindow]:
 
 def graceful_degradation(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
     facts = facts if facts is not None else Facts(history)
+    lacking = needs_ops(NAME, facts)
+    if lacking:
+        return lacking
     windows = fault_windows(history)
     counts = {"fault_windows": len(windows), "faults_never_stopped": sum(not w.stopped for w in windows)}
     if not windows:

@@ -88,7 +88,7 @@ class Facts:
     # -- identities --------------------------------------------------------------------
 
     @cached_property
-    def _masks(self) -> tuple:
+    def client_masks(self) -> tuple:
         """(client, invoke) row masks of ops, computed once: string comparisons cost on 10^7 rows."""
         ops = self.history.ops
         client = (ops["process"] != NEMESIS).to_numpy(dtype=bool, na_value=False)
@@ -99,7 +99,7 @@ class Facts:
     def codes(self) -> Mapping[str, np.ndarray]:
         """Event codes of client invokes, journal rows, lines and dead letters, in one code space
         (codes_count of them)."""
-        client, invoke = self._masks
+        client, invoke = self.client_masks
         columns = {"invokes": self.history.ops.loc[client & invoke, "event_id"]}
         observation = self.history.observation
         if observation is not None:
@@ -130,7 +130,7 @@ class Facts:
         `orphan_completions` and left out.
         """
         ops = self.history.ops
-        client, is_invoke = self._masks
+        client, is_invoke = self.client_masks
         self._invoke_rows = np.flatnonzero(client & is_invoke)
         inv = ops.loc[client & is_invoke, ["op_id", "f", "event_id", "time_s", "intended_time_s", "attempt"]]
         inv = inv.assign(row=np.arange(len(inv)))  # position among client invokes (codes["invokes"])
@@ -150,7 +150,7 @@ class Facts:
             return completed(column).to_numpy(dtype="float64", na_value=np.nan)
 
         done = np.full(len(inv), DONE_NONE, dtype=np.int8)
-        for kind, code in ((OpType.OK, DONE_OK), (OpType.FAIL, DONE_FAIL), (OpType.INFO, DONE_INFO)):
+        for kind, code in () if len(comp) == 0 else ((OpType.OK, DONE_OK), (OpType.FAIL, DONE_FAIL), (OpType.INFO, DONE_INFO)):
             is_kind = (comp["type"] == kind.value).to_numpy(dtype=bool, na_value=False)
             done[has & is_kind[np.where(has, position, 0)]] = code
         frame = pd.DataFrame({

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.checkers.common import unknown
+from harness.checkers.common import needs_ops, unknown
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import DONE_OK, Facts
 from harness.checkers.verdict import Evidence, Validity, Verdict
@@ -27,6 +27,9 @@ _PERCENTILES = (("latency_ms_p50", 50.0), ("latency_ms_p95", 95.0), ("latency_ms
 
 def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
     facts = facts if facts is not None else Facts(history)
+    lacking = needs_ops(NAME, facts)
+    if lacking:
+        return lacking
     attempts = facts.attempts
     submits = attempts.loc[attempts["submit"].to_numpy()]
     ok = submits["done"].to_numpy() == DONE_OK

@@ -353,3 +353,19 @@ def test_a_crashing_checker_is_unknown_with_the_exception_text():
     assert verdicts["no_double_posting"].validity is Validity.UNKNOWN
     assert "crashed: KeyError" in verdicts["no_double_posting"].summary
     assert verdicts["conservation"].validity is Validity.VALID  # does not need seq
+
+
+def test_an_empty_history_is_unknown_not_valid():
+    verdicts = check_all(Timeline().build(), CheckConfig(enabled=[c.__name__ for c in LEDGER] + ["slo"]))
+    assert {v.validity for v in verdicts} == {Validity.UNKNOWN}
+    assert all("no client op" in v.summary for v in verdicts)
+
+
+def test_a_history_whose_ops_never_completed_is_judged_without_crashing():
+    t = Timeline()
+    t.pending("e1", at=0.0)
+    t.pending("e2", at=0.1, key="B")
+    t.post("e1")  # an unanswered op is indeterminate: it may be posted
+    verdicts = check_all(t.build(), CheckConfig())
+    assert not [v.summary for v in verdicts if "crashed" in v.summary]
+    assert all(v.validity is Validity.VALID for v in verdicts)
