@@ -157,3 +157,16 @@ def test_compare_plans_in_code_with_faults():
     share = comparison.replications()["shed_share"]
     assert ((share > 0.05) & (share < 0.15)).all()
     assert comparison.cheapest is None
+
+
+def test_ledgerchaos_plan_command_exit_codes(tmp_path, capsys):
+    from harness.cli import main
+
+    good = tmp_path / "tiny.yaml"
+    good.write_text(yaml.safe_dump(_doc(replications=1)), encoding="utf-8")
+    assert main(["plan", str(good), "--out", str(tmp_path / "out")]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_doc(plans=[{"name": "a", "consumer": 2}])), encoding="utf-8")
+    assert main(["plan", str(bad), "--out", str(tmp_path / "out2")]) == 2
+    assert "plans[0].consumer: unknown setting" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()  # nothing started, nothing written
