@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from reference_system.broker import (
     BrokerUnavailable,
+    PartitionMismatch,
     Enqueuer,
     Outcome,
     backlog_by_partition,
@@ -95,6 +96,8 @@ class IngestApp:
                 async with self.pg.acquire(timeout=self._pg_s) as conn:
                     await ensure_schema(conn, self.settings.variant, self._pg_s)
                 break
+            except PartitionMismatch:
+                raise
             except (RedisError, OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"could not reach Redis/PostgreSQL within {SETUP_S_MAX:g} s: {exc}") from exc
@@ -311,12 +314,16 @@ class IngestApp:
             families.append(Family("ledger_system_visible", "gauge", "1 when Redis answered this scrape.").add(0))
             return render(families)
         totals: dict[str, float] = {}
+        by_kind: dict[str, float] = {}
         e2e = Histogram(E2E_BUCKETS_S)
         inflight = 0.0
         utilisation = Family("ledger_consumer_utilisation", "gauge", "Share of time each live consumer spent applying batches.")
         for name, (counters, gauges) in system["consumers"].items():
             for key in ("posted", "retries", "dead_letters", "batches", "skipped_duplicates", "busy_s"):
                 totals[key] = totals.get(key, 0.0) + float(counters.get(key, 0))
+            for key, value in counters.items():
+                if "_k_" in key:
+                    by_kind[key] = by_kind.get(key, 0.0) + float(value)
             e2e.add([int(counters.get(f"e2e_{i}", 0)) for i in range(len(E2E_BUCKETS_S) + 1)], float(counters.get("e2e_sum", 0)))
             if gauges:
                 inflight += float(gauges.get("inflight", 0))
@@ -329,6 +336,11 @@ class IngestApp:
             breaker.add(0 if state == "closed" else 1, flow=flow)
         hist = Family("ledger_end_to_end_latency_seconds", "histogram", "Broker acceptance to ledger commit.")
         hist.samples = e2e.samples("ledger_end_to_end_latency_seconds")
+        retries_kind = Family("ledger_retries_by_kind_total", "counter", "Retries by cause: read, redis, unavailable, transient, poison.")
+        letters_kind = Family("ledger_dead_letters_by_kind_total", "counter", "Dead letters by cause: invalid, poison, exhausted, anomaly.")
+        for key, value in sorted(by_kind.items()):
+            prefix, kind = key.split("_k_", 1)
+            (retries_kind if prefix == "retries" else letters_kind).add(value, kind=kind)
         families += [
             hist,
             backlog,
@@ -337,6 +349,8 @@ class IngestApp:
             Family("ledger_batches_total", "counter", "Batches committed.").add(totals.get("batches", 0)),
             Family("ledger_retries_total", "counter", "Retried downstream calls (any kind).").add(totals.get("retries", 0)),
             Family("ledger_dead_letters_total", "counter", "Events sent to the dead-letter queue.").add(totals.get("dead_letters", 0)),
+            retries_kind,
+            letters_kind,
             Family("ledger_dead_letter_queue_events", "gauge", "Entries in ledger:dlq.").add(system["dlq"]),
             Family("ledger_consumer_inflight_events", "gauge", "Events read and not yet acknowledged by live consumers.").add(inflight),
             utilisation,

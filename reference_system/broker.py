@@ -19,7 +19,9 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from reference_system.keys import GROUP, idem_key, stream_key
 from reference_system.settings import Settings, Variant
 
-__all__ = ["Outcome", "EnqueueResult", "Enqueuer", "BrokerUnavailable", "ensure_groups", "backlog_by_partition"]
+CONFIG_HASH = "ledger:config"
+
+__all__ = ["PartitionMismatch", "Outcome", "EnqueueResult", "Enqueuer", "BrokerUnavailable", "ensure_groups", "backlog_by_partition"]
 
 # KEYS[1] idempotency record, KEYS[2] target stream, KEYS[3..] every partition stream (backlog).
 # ARGV[1] canonical body, ARGV[2] high-water mark (-1: none), ARGV[3] record TTL s,
@@ -66,8 +68,23 @@ class BrokerUnavailable(Exception):
     """Redis refused, failed or did not answer within its timeout: the event may or may not be queued."""
 
 
+class PartitionMismatch(RuntimeError):
+    """This process was started with another --partitions than the data already in Redis."""
+
+
 async def ensure_groups(client: aioredis.Redis, partitions: int) -> None:
-    """Create the consumer group on every partition stream; already present is fine."""
+    """Create the consumer group on every partition stream; already present is fine.
+
+    Also pins the partition count in Redis (`ledger:config`): a process started with another
+    --partitions would hash keys to other streams and break per-key order, so it refuses to start.
+    """
+    await client.hsetnx(CONFIG_HASH, "partitions", partitions)
+    pinned = int(await client.hget(CONFIG_HASH, "partitions"))
+    if pinned != partitions:
+        raise PartitionMismatch(
+            f"--partitions {partitions} differs from the {pinned} partitions this Redis already holds; "
+            f"start every process with --partitions {pinned}, or use an empty Redis"
+        )
     for partition in range(partitions):
         try:
             await client.xgroup_create(stream_key(partition), GROUP, id="0", mkstream=True)

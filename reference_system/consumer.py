@@ -84,6 +84,7 @@ class Counters:
     dead_letters: int = 0
     batches: int = 0
     busy_s: float = 0.0
+    by_kind: dict[str, int] = field(default_factory=dict)  # "retries_k_<kind>", "dead_letters_k_<kind>"
     e2e: Histogram = field(default_factory=lambda: Histogram(E2E_BUCKETS_S))
 
 
@@ -249,6 +250,13 @@ class Consumer:
 
     # ----- heartbeat and metrics ---------------------------------------------------------------
 
+    def _count(self, name: str) -> None:
+        self.counters.by_kind[name] = self.counters.by_kind.get(name, 0) + 1
+
+    def _retried(self, kind: str) -> None:
+        self.counters.retries += 1
+        self._count(f"retries_k_{kind}")
+
     async def _heartbeat_loop(self) -> None:
         while True:
             try:
@@ -277,6 +285,9 @@ class Consumer:
         for name, value in deltas.items():
             if value:
                 pipe.hincrby(key, name, value)
+        by_kind, c.by_kind = c.by_kind, {}
+        for name, value in by_kind.items():
+            pipe.hincrby(key, name, value)
         for i, n in enumerate(counts):
             if n:
                 pipe.hincrby(key, f"e2e_{i}", n)
@@ -300,6 +311,8 @@ class Consumer:
             await pipe.execute()
         except BaseException:
             c.e2e.add(counts, e2e_sum)  # not published: keep for the next round
+            for name, value in by_kind.items():
+                c.by_kind[name] = c.by_kind.get(name, 0) + value
             raise
         c.posted = c.skipped_duplicates = c.retries = c.dead_letters = c.batches = 0
         c.busy_s = 0.0
@@ -364,7 +377,7 @@ class Consumer:
                         raw = reply[0][1] if reply else []
                     attempt = 0
                 except (RedisError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    self.counters.retries += 1
+                    self._retried("read")
                     log.warning("partition %s: read failed: %s", partition, exc)
                     conn = await _discard(conn)
                     await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
@@ -380,7 +393,7 @@ class Consumer:
                     end, conn, tripped = await self._handle(partition, epoch, conn, entries, resume_action, quit_event)
                 except (RedisError, OSError, TimeoutError) as exc:
                     log.warning("partition %s: batch interrupted, re-reading pending entries: %s", partition, exc)
-                    self.counters.retries += 1
+                    self._retried("redis")
                     end, claim_from, tripped = BatchEnd.HALTED, "0-0", True
                     await self._wait(quit_event, delay_s(0, 50, self.settings.backoff_ms_max, self.rng))
                 finally:
@@ -510,7 +523,7 @@ class Consumer:
                 return BatchEnd.LOST, conn
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 kind = classify(exc)
-                self.counters.retries += 1
+                self._retried(kind.value)
                 if kind is ErrorKind.UNAVAILABLE:
                     conn = await _discard(conn)
                     await self._wait(quit_event, delay_s(waits, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng))
@@ -550,7 +563,7 @@ class Consumer:
                     await pipe.execute()
                 return True
             except (RedisError, OSError, TimeoutError) as exc:
-                self.counters.retries += 1
+                self._retried("redis")
                 if self.stop.is_set() or attempt >= 20:
                     log.warning("partition %s: ack failed, entries will be redelivered: %s", partition, exc)
                     return False
@@ -580,10 +593,12 @@ class Consumer:
                         entry.stream_id,
                     )
                 self.counters.dead_letters += 1
+                kind = reason.split(":", 1)[0].replace("retries exhausted", "exhausted")
+                self._count(f"dead_letters_k_{kind}")
                 log.warning("partition %s: dead-lettered %s: %s", partition, event_id or entry.stream_id, reason)
                 return
             except (RedisError, OSError, TimeoutError):
-                self.counters.retries += 1
+                self._retried("redis")
                 if self.stop.is_set():
                     return  # stays pending; the next owner dead-letters it again
                 await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))

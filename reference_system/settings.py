@@ -59,9 +59,9 @@ class Settings:
     drain_s_max: float = 4.0
     breaker_enabled: bool = True
     breaker_warmup_events: int = 500
-    breaker_amount_orders: float = 2.0
-    breaker_rate_factor: float = 20.0
-    breaker_rate_per_s_min: float = 2_000.0
+    breaker_amount_orders: float = 1.5  # ~30x: a x100 unit bug shifts the median by 2
+    breaker_rate_factor: float = 50.0
+    breaker_rate_per_s_min: float = 5_000.0  # per partition: above what this machine sustains in total
 
     def validate(self) -> "Settings":
         """Raise SettingsError naming the first bad flag; return self when all hold."""
