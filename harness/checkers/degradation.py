@@ -12,7 +12,8 @@ opens a window: an API that is healthy meets the bound anyway. A client op (subm
 to completion, open-ended when it never completed) overlaps a window
 [start, stop + grace_s]. It must:
 - complete: no completion (once the bound has passed before the history ends)
-  or an `info` with error `timeout` is a hang;
+  or an `info` with error `timeout` is a hang; an op the harness itself cut
+  short (error `client_stopped`: the load ended with it in flight) is not judged;
 - complete within api_latency_ms_max;
 - when it does not succeed, fail explicitly: a 429 or 503 carrying Retry-After.
   Other 5xx (500, 502, 504), a 429/503 without Retry-After, and transport errors
@@ -58,6 +59,8 @@ __all__ = ["graceful_degradation", "FaultWindow", "fault_windows"]
 
 NAME = "graceful_degradation"
 _STEPS_PER_WINDOW = 8  # sliding-window resolution: recovery time is measured to window/8
+# Errors the harness causes itself (the load stopped with the request in flight): not the API's answer.
+HARNESS_ERRORS = ("client_stopped",)
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,9 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
     error = attempts["error"]
     latency = attempts["latency_ms"].to_numpy()
     retry_after = attempts["retry_after_s"].to_numpy()
-    unanswered = done == DONE_NONE
-    overdue = unanswered & ((history_end_s - invoke_s) * 1000.0 > bound_ms)
+    stopped = error.isin(HARNESS_ERRORS).to_numpy(dtype=bool, na_value=False)
+    unanswered = (done == DONE_NONE) | stopped
+    overdue = (done == DONE_NONE) & ((history_end_s - invoke_s) * 1000.0 > bound_ms)
     unfinished = unanswered & ~overdue
     timed_out = (done == DONE_INFO) & (error == "timeout").to_numpy(dtype=bool, na_value=False)
     hang = inside & (overdue | timed_out)
@@ -179,7 +183,8 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
     throttled = (status == 429) | (status == 503)
     no_retry_after = inside & throttled & np.isnan(retry_after)
     allowed = error.isin(sorted(config.degradation_errors_allowed)).to_numpy(dtype=bool, na_value=False)
-    transport = inside & ((done == DONE_FAIL) | (done == DONE_INFO)) & np.isnan(status) & ~timed_out & ~allowed
+    transport = inside & ((done == DONE_FAIL) | (done == DONE_INFO)) & np.isnan(status) & ~timed_out & ~allowed \
+        & ~stopped
     bad = hang | slow | server_error | no_retry_after | transport
 
     problems = np.full(len(attempts), "", dtype=object)

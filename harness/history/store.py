@@ -287,9 +287,8 @@ def _read_meta(path: Path) -> RunMeta:
 def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
     """A conformed ops table from dict rows (e.g. JSON lines), sorted by time_s with `index` 0..n-1.
 
-    Keys outside OPS_COLUMNS are dropped; missing keys become NA. The sort is
-    stable, so ops recorded at the same time keep their recording order (an
-    invoke stays before its completion). A nemesis op without an op_id gets a
+    Keys outside OPS_COLUMNS are dropped; missing keys become NA. At equal times
+    ops are ordered by op_id, an invoke before its completion (the sort is stable). A nemesis op without an op_id gets a
     negative one (-1, -2, ...) so that op_id stays a whole number everywhere
     without colliding with the clients' ids.
     Raises ValueError naming the column when a value cannot take its type.
@@ -316,6 +315,10 @@ def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
         frame["time_s"] = frame["time_s"].astype("float64")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"ops.time_s: cannot be read as float64: {exc}") from None
-    frame = frame.sort_values("time_s", kind="stable").reset_index(drop=True)
+    # At equal times: by op_id, an invoke before its completion (records merged from several
+    # workers may not be in order).
+    completion = (frame["type"] != OpType.INVOKE.value).to_numpy(dtype=np.int8)
+    order = np.lexsort((completion, frame["op_id"].to_numpy(dtype="int64"), frame["time_s"].to_numpy()))
+    frame = frame.take(order).reset_index(drop=True)
     frame["index"] = np.arange(len(frame), dtype="int64")
     return conform(frame, OPS_COLUMNS, "ops")

@@ -94,6 +94,14 @@ def test_an_op_invoked_before_the_fault_that_hangs_into_it_is_judged():
     assert verdict.counts["hangs"] == 1
 
 
+def test_ops_the_harness_cut_short_are_not_the_apis_fault():
+    t = with_fault()
+    t.info("cut", at=11.0, error="client_stopped", took=0.3)  # the load stopped with it in flight
+    verdict = judge(t)
+    assert verdict.validity is Validity.VALID, verdict.summary
+    assert verdict.counts["unfinished_at_history_end"] == 1
+
+
 def test_transport_errors_can_be_allowed_for_faults_on_the_client_link():
     reset = lambda at: ("info", {"error": "connection_refused"})  # noqa: E731
     assert judge(with_fault(during=reset)).validity is Validity.INVALID

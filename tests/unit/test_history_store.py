@@ -74,12 +74,15 @@ def test_ops_from_records_sorts_by_time_numbers_ops_and_keeps_invoke_before_comp
          "amount_minor": 5},
         {"time_s": 0.5, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 2, "event_id": "b"},
         {"time_s": 0.3, "process": "nemesis", "type": "ok", "f": "fault_start", "fault_id": 0},
+        {"time_s": 0.9, "process": "client-0-1", "type": "ok", "f": "submit", "op_id": 3, "event_id": "c"},
+        {"time_s": 0.9, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 3, "event_id": "c"},
     ])
     assert list(ops.columns) == list(OPS_COLUMNS)
-    assert ops["index"].tolist() == [0, 1, 2, 3]
-    assert ops["time_s"].tolist() == [0.2, 0.3, 0.5, 0.5]
-    assert ops["type"].tolist() == ["invoke", "ok", "ok", "invoke"]  # equal times keep the recording order
-    assert ops["op_id"].tolist() == [1, -1, 1, 2]  # the nemesis op gets a negative id
+    assert ops["index"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert ops["time_s"].tolist() == [0.2, 0.3, 0.5, 0.5, 0.9, 0.9]
+    assert ops["type"].tolist()[4:] == ["invoke", "ok"]  # recorded completion-first, put back in order
+    assert ops["type"].tolist()[:4] == ["invoke", "ok", "ok", "invoke"]  # at equal times: by op_id, invoke first
+    assert ops["op_id"].tolist() == [1, -1, 1, 2, 3, 3]  # the nemesis op gets a negative id
     assert str(ops["amount_minor"].dtype) == "Int64"
 
 
