@@ -5,13 +5,14 @@ Public surface:
 - CheckConfig, CHECKER_NAMES: every threshold, with a JSON form (check_config.json);
 - one function per invariant, each (history, config) -> Verdict: no_double_posting,
   no_lost_ack, no_phantom, ordering, conservation, replay_equals_projection,
-  dead_letters_accounted, graceful_degradation, slo;
+  dead_letters_accounted, graceful_degradation, backlog_bounded, slo;
 - check_all(history, config) -> tuple of verdicts (a crash becomes UNKNOWN);
 - check_run(run_dir, config=None, out=sys.stdout) -> exit code (`ledgerchaos check RUN_DIR`).
 Test support: harness.checkers.timeline (a tiny history notation) and
 harness.checkers.synthetic (large correct histories for benchmarks).
 """
 
+from harness.checkers.backlog import backlog_bounded
 from harness.checkers.config import CHECKER_NAMES, CheckConfig
 from harness.checkers.console import check_run, read_check_config, render_verdicts, write_check_config
 from harness.checkers.degradation import graceful_degradation
@@ -24,6 +25,7 @@ from harness.checkers.verdict import Evidence, Validity, Verdict, exit_code
 
 __all__ = [
     "CHECKER_NAMES",
+    "backlog_bounded",
     "CHECKERS",
     "CheckConfig",
     "Evidence",
