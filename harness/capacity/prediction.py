@@ -273,11 +273,14 @@ def build_prediction(
 
 
 def _long(grid_s: np.ndarray, metric: str, partition: Optional[int], values: np.ndarray) -> pd.DataFrame:
+    n = len(grid_s)
+    # Built from numpy buffers: a Python list of n partition numbers costs more than the simulation.
+    partitions = pd.arrays.IntegerArray(np.full(n, partition or 0, dtype=np.int64), np.full(n, partition is None))
     return pd.DataFrame(
         {
             "time_s": grid_s,
-            "metric": metric,
-            "partition": pd.array([partition] * len(grid_s), dtype="Int64"),
+            "metric": pd.Series(metric, index=pd.RangeIndex(n), dtype="string"),
+            "partition": partitions,
             "value": np.asarray(values, dtype=float),
         }
     )
