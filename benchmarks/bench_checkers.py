@@ -49,15 +49,25 @@ def generate(ops: int, seed: int, run_dir: Path) -> dict:
 
 
 def measure(run_dir: Path) -> dict:
-    from harness.checkers import CheckConfig, check_all
+    from harness.checkers import CHECKER_NAMES, CheckConfig
+    from harness.checkers.facts import Facts
+    from harness.checkers.suite import run_checker
     from harness.history.store import load_history
 
     t0 = time.perf_counter()
     history = load_history(run_dir)
     load_s = time.perf_counter() - t0
     rss_loaded_mb = _peak_rss_mb()
+    # What check_all does, one checker at a time so that each one's share is visible
+    # (the shared facts are charged to the first checker that needs them).
+    config = CheckConfig()
+    facts = Facts(history)
+    verdicts, per_checker_s = [], {}
     t1 = time.perf_counter()
-    verdicts = check_all(history, CheckConfig())
+    for name in CHECKER_NAMES:
+        t = time.perf_counter()
+        verdicts.append(run_checker(name, history, config, facts))
+        per_checker_s[name] = time.perf_counter() - t
     check_s = time.perf_counter() - t1
     return {
         "ops": len(history.ops),
@@ -66,6 +76,7 @@ def measure(run_dir: Path) -> dict:
         "rss_after_load_mb": rss_loaded_mb,
         "rss_peak_mb": _peak_rss_mb(),
         "verdicts": {v.name: v.validity.value for v in verdicts},
+        "per_checker_s": per_checker_s,
     }
 
 
@@ -115,6 +126,9 @@ def main(argv=None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    if rows:
+        slowest = sorted(rows[-1]["per_checker_s"].items(), key=lambda kv: -kv[1])[:4]
+        print(f"slowest at {rows[-1]['ops']} ops: " + ", ".join(f"{k} {v:.2f} s" for k, v in slowest))
     for before, after in zip(rows, rows[1:]):
         print(f"check time x{after['check_s'] / before['check_s']:.1f} for x{after['ops'] / before['ops']:.0f} ops "
               f"({before['ops']} -> {after['ops']}; equal factors = linear)")
