@@ -74,13 +74,15 @@ def check_run(run_dir: Path, config: Optional[CheckConfig] = None, out: Optional
     history = load_history(run_dir)
     verdicts = check_all(history, config)
     code = exit_code(verdicts, config.allow_unknown)
+    notes = () if history.meta.complete else (
+        ("the run did not complete: the history is partial",) + tuple(history.meta.notes))
     render_verdicts(verdicts, config, out, title=f"run {history.meta.run_id} (seed {history.meta.seed}) in {run_dir}",
-                    config_source=source, code=code)
+                    config_source=source, code=code, notes=notes)
     return code
 
 
 def render_verdicts(verdicts: Iterable[Verdict], config: CheckConfig, out: TextIO, title: str = "",
-                    config_source: str = "", code: Optional[int] = None) -> None:
+                    config_source: str = "", code: Optional[int] = None, notes: Iterable[str] = ()) -> None:
     """The verdict table, then counts, figures and evidence for each verdict that did not hold."""
     verdicts = tuple(verdicts)
     console = Console(file=out, width=None if _is_tty(out) else 140, highlight=False, soft_wrap=False)
@@ -96,6 +98,8 @@ def render_verdicts(verdicts: Iterable[Verdict], config: CheckConfig, out: TextI
     console.print(table)
     if config_source:
         console.print(f"thresholds: {escape(config_source)}")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     for v in verdicts:
         if v.figures and v.name in ("graceful_degradation", "slo"):
             console.print(f"[bold]{v.name}[/] figures: {escape(_pairs(v.figures, float_format=True))}")

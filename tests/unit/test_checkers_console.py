@@ -57,6 +57,20 @@ def test_the_stored_check_config_is_used_and_may_allow_unknown(tmp_path):
     assert check_run(run, config=CheckConfig(), out=io.StringIO()) == 0  # an explicit config wins
 
 
+def test_a_partial_run_is_said_to_be_partial(tmp_path):
+    from dataclasses import replace
+
+    t = Timeline(run_id="cut")
+    t.ok("e1", at=0.0)
+    t.post("e1")
+    history = t.build()
+    save_history(tmp_path, replace(history, meta=replace(history.meta, complete=False, notes=("interrupted",))))
+    out = io.StringIO()
+    check_run(tmp_path, out=out)
+    assert "note: the run did not complete: the history is partial" in out.getvalue()
+    assert "note: interrupted" in out.getvalue()
+
+
 def test_unknown_fails_the_gate_unless_allowed(tmp_path):
     t = Timeline()
     t.ok("e1", at=0.0)
