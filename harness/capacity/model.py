@@ -162,6 +162,8 @@ class _Sim:
         service_rng = random.Random(f"{seed}/service")
         self.draw_overhead = make_sampler(config.overhead, service_rng)
         self.draw_per_event = make_batch_sampler(config.per_event, service_rng)
+        # draw_per_event(1) is exactly one draw of this sampler on the same stream.
+        self.draw_single = make_sampler(config.per_event, service_rng)
 
         self.per_partition = config.workers is Workers.PER_PARTITION
         self.cpu_share = config.consumer_cpu_share if self.per_partition else 0.0
@@ -209,7 +211,7 @@ class _Sim:
         high_water = self.config.backlog_high_water_events
         windows = self.windows
         faulty = bool(windows.ingest_outages or windows.ingest_delays)
-        enqueue = self._enqueue
+        part, queues, enqueue_s, wake_for = self.part, self.queues, self.enqueue_s, self._wake_for
         for eid, t_s in enumerate(self.arrival_s):
             dt_s = t_s - env.now
             if dt_s > 0:
@@ -231,7 +233,12 @@ class _Sim:
                 ev = timeout(delay_s, eid)
                 ev.callbacks.append(self._delayed_enqueue)
             else:
-                enqueue(eid)
+                # _enqueue, inlined: once per arrival.
+                p = part[eid]
+                queues[p].append(eid)
+                enqueue_s[eid] = env.now
+                self.backlog += 1
+                wake_for(p)
         rest_s = self.duration_s - env.now
         if rest_s > 0:
             yield timeout(rest_s)
@@ -313,7 +320,9 @@ class _Sim:
         has_batch_faults = bool(windows.batch_outages or windows.batch_delays)
         failure_p = cfg.transient_failure_probability
         rng_retry = self.rng_retry
-        start_s = self.start_s
+        start_s, done_s, outcome = self.start_s, self.done_s, self.outcome
+        applied = Outcome.APPLIED
+        draw_single = self.draw_single
         while True:
             if c.retired:
                 return
@@ -349,11 +358,11 @@ class _Sim:
                 continue
 
             n = len(batch)
-            t0 = env.now
+            t0 = now
             for e in batch:
                 start_s[e] = t0
             # The first attempt inline: it is the common case and must stay cheap.
-            duration_s = draw_overhead() + draw_per_event(n)
+            duration_s = draw_overhead() + (draw_single() if n == 1 else draw_per_event(n))
             failure = None
             if has_batch_faults:
                 duration_s += _delay_at(windows.batch_delays, t0)
@@ -368,7 +377,14 @@ class _Sim:
                 self._give_back(p, batch)
                 continue
             if failure is None:
-                self._finish(batch, Outcome.APPLIED)
+                # _finish, inlined: this is the path every batch takes.
+                now = env.now
+                for e in batch:
+                    done_s[e] = now
+                    outcome[e] = applied
+                self.backlog -= n
+                if self.arrivals_done:
+                    self._check_done()
                 continue
             rest = yield from self._recover(c, batch, failure)
             if rest:
