@@ -345,10 +345,11 @@ class ModelConfig:
     call_timeout_s: float = 2.0
     # How long a refused connection (link down) takes to fail.
     refused_s: float = 0.001
-    # Round trips per batch that a latency toxic slows: PostgreSQL (BEGIN, INSERT, COMMIT),
-    # Redis (XREADGROUP, XACK).
-    postgres_round_trips_per_batch: int = 3
-    redis_round_trips_per_batch: int = 2
+    # Round trips per batch that a latency toxic slows, as the reference consumer makes them:
+    # PostgreSQL, one statement in autocommit; Redis, the breaker's HGET, XREADGROUP, and
+    # XACK+XDEL in one MULTI.
+    postgres_round_trips_per_batch: int = 1
+    redis_round_trips_per_batch: int = 3
     sample_interval_s: float = 0.25
     # Limits: simulated time after the profile ends, and accepted arrivals per run.
     drain_s_max: float = 900.0

@@ -137,9 +137,11 @@ def test_short_outage_is_ridden_out_by_retries():
 def test_postgres_latency_slows_each_batch_by_its_round_trips():
     faults = FaultSchedule((ToxicFault(Link.CONSUMER_POSTGRES, ToxicType.LATENCY, 0.0, 10.0,
                                        attributes={"latency": 100}),))  # fmt: skip
-    p = simulate_arrivals(_fixed(1.0), [0.0, 0.0], duration_s=1.0, faults=faults)
+    p = simulate_arrivals(_fixed(1.0, postgres_round_trips_per_batch=3), [0.0, 0.0], duration_s=1.0, faults=faults)
     # 1 s + 3 round trips × 0.1 s.
     assert p.trace.done_s.tolist() == pytest.approx([1.3, 1.3])
+    p = simulate_arrivals(_fixed(1.0), [0.0, 0.0], duration_s=1.0, faults=faults)
+    assert p.trace.done_s.tolist() == pytest.approx([1.1, 1.1])  # the reference consumer: one statement
 
 
 def test_api_redis_down_answers_unavailable_inside_the_window_only():
