@@ -114,7 +114,9 @@ def write_outputs(comparison: PlanComparison, out_dir: Path) -> list:
         "plans": [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
     }
     paths[2].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    paths.append(plot_plan_comparison(table, out_dir / "plans_cost.png", title=study.name))
+    paths.append(plot_plan_comparison(table, out_dir / "plans_cost.png", title=study.name,
+                                      latency_ms_p99_max=study.slo.latency_ms_p99_max,
+                                      attainment_min=study.slo.attainment_min))  # fmt: skip
     paths.append(plot_plan_timelines(comparison.timelines(), out_dir / "plans_timeline.png", title=study.name))
     return paths
 

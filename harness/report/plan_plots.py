@@ -35,11 +35,13 @@ def _err(frame: pd.DataFrame, name: str) -> np.ndarray:
     return np.nan_to_num(frame[f"{name}_ci_half"].to_numpy(dtype=float), nan=0.0)
 
 
-def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans") -> Path:
+def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans",
+                         latency_ms_p99_max: Optional[float] = None, attainment_min: Optional[float] = None) -> Path:  # fmt: skip
     """Two panels against mean consumer-seconds (x, with 95% CI): SLO attainment (Wilson CI) and p99 latency.
 
     `table` is PlanComparison.table(): one row per plan with *_mean / *_ci_half
-    columns, slo_attainment(_ci_low/_ci_high), meets_slo, cheapest.
+    columns, slo_attainment(_ci_low/_ci_high), meets_slo, cheapest. The SLO's
+    p99 bound and attainment_min, when given, are drawn as dashed lines.
     """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     x = table["consumer_seconds_mean"].to_numpy(dtype=float)
@@ -54,6 +56,12 @@ def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans") 
         p99 = table["latency_ms_p99_mean"].iloc[i]
         ax2.errorbar(x[i], p99, xerr=xerr[i], yerr=_err(table, "latency_ms_p99")[i], fmt="o", color=colours[i], capsize=3)
         ax2.annotate(str(name), (x[i], p99), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if attainment_min is not None:
+        ax1.axhline(attainment_min, linestyle="--", color="tab:red", linewidth=1, label="attainment_min")
+        ax1.legend(fontsize=8, loc="center right")
+    if latency_ms_p99_max is not None:
+        ax2.axhline(latency_ms_p99_max, linestyle="--", color="tab:red", linewidth=1, label="SLO p99")
+        ax2.legend(fontsize=8)
     ax1.set_xlabel("cost: consumer-seconds (mean, 95% CI)")
     ax1.set_ylabel("SLO attainment (share of replications, 95% Wilson CI)")
     ax1.set_ylim(-0.05, 1.05)
