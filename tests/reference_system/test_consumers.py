@@ -171,3 +171,27 @@ def test_breaker_halts_an_off_scale_producer_and_resumes(system):
             answer = http.get(f"/v1/events/{body['event_id']}").json()
             assert answer["status"] == "dead_lettered" and answer["reason"].startswith("anomaly: amount")
     assert system.ledger_checks()["drift"] == []
+
+
+def test_serve_starts_api_and_consumers_and_stops_on_sigterm(system):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.reference_system.conftest import free_port
+
+    system.api_port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reference_system", "serve", "--consumers", "2", "--port", str(system.api_port),
+         "--redis-url", system.redis_url, "--postgres-url", system.postgres_url],
+        stdout=subprocess.DEVNULL, stderr=open(system.log_dir / "serve.log", "wb"),
+    )
+    system.procs["serve"] = proc
+    system.wait_consumers(2)
+    body = posting()
+    system.submit([body])
+    system.wait_posted({body["event_id"]}, 30)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0 and time.monotonic() - began <= 6.0
+    system.procs.pop("serve")
