@@ -12,7 +12,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -28,8 +28,13 @@ EXIT_SLO_MET = 0
 EXIT_NO_PLAN_MEETS_SLO = 1
 
 
-def run_plan_file(path: Path, out_dir: Path, out: TextIO = sys.stdout) -> int:
-    """Run every plan of a plans file and write the comparison into out_dir; return the exit code."""
+def run_plan_file(path: Path, out_dir: Path, out: Optional[TextIO] = None) -> int:
+    """Run every plan of a plans file and write the comparison into out_dir; return the exit code.
+
+    out: where the table goes; None means sys.stdout at call time (not at import
+    time, so that a redirected or captured stdout is honoured).
+    """
+    out = sys.stdout if out is None else out
     study = load_plans_file(Path(path))
     out_dir = Path(out_dir)
     try:
