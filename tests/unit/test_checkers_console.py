@@ -148,3 +148,19 @@ def test_a_verdict_keeps_at_most_ten_evidence_items_and_round_trips_through_json
     assert data["figures"]["recovery_s"] is None
     again = Verdict.from_json(data)
     assert again.evidence == verdict.evidence and again.validity is Validity.INVALID
+
+
+def test_a_stored_synthetic_run_is_rejudged_and_a_planted_defect_is_named(tmp_path, capsys):
+    """The whole path a CI job takes: files on disk -> `ledgerchaos check` -> exit code and evidence."""
+    import numpy as np
+
+    from harness.checkers.synthetic import plant, synthetic_history
+
+    history = synthetic_history(5000, seed=11)
+    save_history(tmp_path / "good", history)
+    save_history(tmp_path / "bad", plant(history, "ordering", np.random.default_rng(11)))
+    assert main(["check", str(tmp_path / "good")]) == 0
+    assert main(["check", str(tmp_path / "bad")]) == 1
+    text = capsys.readouterr().out
+    assert "exit 1 (invalid: ordering)" in text
+    assert "acknowledged first, applied after" in text
