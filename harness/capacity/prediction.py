@@ -30,6 +30,7 @@ __all__ = [
     "DEAD_LETTERED_METRIC",
     "CONSUMERS_METRIC",
     "RECOVERED_SHARE",
+    "METRICS_ROWS_MAX",
 ]
 
 BACKLOG_METRIC = "ledger_backlog_events"
@@ -37,6 +38,11 @@ POSTED_METRIC = "ledger_posted_events_total"
 DEAD_LETTERED_METRIC = "ledger_dead_letters_total"
 # Model only: consumers paid for (starting ones included); the live gauge is ledger_consumers_alive.
 CONSUMERS_METRIC = "ledger_consumers_provisioned"
+
+# A bound on the metrics frame: past it, the per-partition backlog rows are dropped (the
+# total stays) and the prediction's notes say so. 4096 partitions × an hour of 250 ms
+# samples would be 59 million rows.
+METRICS_ROWS_MAX = 5_000_000
 
 # "Drained after the burst" means the total backlog is back to this share of its peak.
 RECOVERED_SHARE = 0.1
@@ -177,6 +183,14 @@ def drain_s_after_peak(time_s: np.ndarray, total: np.ndarray, share: float = REC
     return float(time_s[idx[0]] - time_s[k]) if len(idx) else None
 
 
+def _by_partition(partition: np.ndarray, times_s: np.ndarray, partitions: int) -> list:
+    """times_s split by partition, each slice sorted."""
+    order = np.lexsort((times_s, partition))
+    bounds = np.searchsorted(partition[order], np.arange(partitions + 1), side="left")
+    ordered = times_s[order]
+    return [ordered[bounds[p]: bounds[p + 1]] for p in range(partitions)]
+
+
 def _counts_at(times_s: np.ndarray, grid_s: np.ndarray) -> np.ndarray:
     """How many of times_s are <= each grid point."""
     return np.searchsorted(np.sort(times_s), grid_s, side="right")
@@ -209,7 +223,8 @@ def build_prediction(
     *,
     keep_trace: bool = True,
 ) -> Prediction:
-    """Count the figures of a finished simulation."""
+    """Count the figures of a finished simulation (notes: descriptions of faults the model does not represent)."""
+    notes = tuple(f"not modelled: {n}" for n in notes)
     outcome = trace.outcome
     applied = outcome == Outcome.APPLIED
     dead = outcome == Outcome.DEAD_LETTERED
@@ -226,12 +241,19 @@ def build_prediction(
     # One sample past end_s, so that the sample after the last event is in the series.
     grid_s = np.arange(0.0, math.ceil(end_s / step) + 1) * step
     frames = []
-    total = np.zeros(len(grid_s))
-    for p in range(config.partitions):
-        in_p = trace.partition == p
-        backlog = _counts_at(trace.enqueue_s[enqueued & in_p], grid_s) - _counts_at(trace.done_s[left & in_p], grid_s)
-        total += backlog
-        frames.append(_long(grid_s, BACKLOG_METRIC, p, backlog))
+    total = _counts_at(trace.enqueue_s[enqueued], grid_s) - _counts_at(trace.done_s[left], grid_s)
+    per_partition = config.partitions * len(grid_s) <= METRICS_ROWS_MAX
+    if per_partition:
+        # Sorted once by (partition, time): each partition is a slice, not a mask over all events.
+        for p, times_in, times_out in zip(range(config.partitions),
+                                          _by_partition(trace.partition[enqueued], trace.enqueue_s[enqueued], config.partitions),
+                                          _by_partition(trace.partition[left], trace.done_s[left], config.partitions)):  # fmt: skip
+            backlog = np.searchsorted(times_in, grid_s, side="right") - np.searchsorted(times_out, grid_s, side="right")
+            frames.append(_long(grid_s, BACKLOG_METRIC, p, backlog))
+        notes = tuple(notes)
+    else:
+        notes = tuple(notes) + (f"per-partition backlog ({config.partitions} partitions × {len(grid_s)} samples) "
+                                f"over METRICS_ROWS_MAX={METRICS_ROWS_MAX}; only the total is kept",)  # fmt: skip
     frames.append(_long(grid_s, BACKLOG_METRIC, None, total))
     frames.append(_long(grid_s, POSTED_METRIC, None, _counts_at(trace.done_s[applied], grid_s)))
     frames.append(_long(grid_s, DEAD_LETTERED_METRIC, None, _counts_at(trace.done_s[dead], grid_s)))
@@ -268,7 +290,7 @@ def build_prediction(
         consumers_peak=int(consumers_peak),
         metrics=metrics,
         trace=trace if keep_trace else None,
-        notes=tuple(f"not modelled: {n}" for n in notes),
+        notes=notes,
     )
 
 

@@ -95,6 +95,23 @@ def test_metrics_are_in_the_history_long_format_and_partitions_sum_to_total():
     assert np.array_equal(per_partition.values, total.loc[per_partition.index].values)
     times = total.index.to_numpy()
     assert np.allclose(np.diff(times), 0.25)
+    # Partition 1 counted by brute force from the trace.
+    t = p.trace
+    left = (t.outcome == Outcome.APPLIED) | (t.outcome == Outcome.DEAD_LETTERED)
+    in_1 = t.partition == 1
+    expected = [int(((t.enqueue_s <= x) & in_1).sum() - ((t.done_s <= x) & in_1 & left).sum()) for x in times]
+    got = backlog[backlog["partition"] == 1]["value"].astype(int).tolist()
+    assert got == expected
+
+
+def test_per_partition_rows_are_dropped_past_the_metrics_bound(monkeypatch):
+    import harness.capacity.prediction as prediction_module
+
+    monkeypatch.setattr(prediction_module, "METRICS_ROWS_MAX", 10)
+    p = simulate(ModelConfig(partitions=3, consumers=2), Steady(300, 4), None, seed=1)
+    backlog = p.metrics[p.metrics["metric"] == BACKLOG_METRIC]
+    assert backlog["partition"].isna().all() and len(backlog) > 0
+    assert any("METRICS_ROWS_MAX" in n for n in p.notes)
 
 
 def test_database_outage_is_waited_out_not_dead_lettered():
