@@ -180,7 +180,7 @@ def _scaling(raw: Any, where: str):
 def _faults(raw: Any) -> FaultSchedule:
     # The scenario loader's parser, so that a plans file spells faults exactly as a
     # scenario does. It is private there; the lead is asked to export it.
-    from harness.scenario.loader import _faults as scenario_faults
+    from harness.scenario.loader import faults_from_list as scenario_faults
 
     return scenario_faults(raw)
 

@@ -99,15 +99,18 @@ def _timeline(history: History, verdicts: tuple, predicted_metrics) -> bytes:
 
 
 def _prediction(history: History, prediction, predicted_metrics) -> bytes:
-    from harness.capacity.measured import measure
+    from harness.capacity import prediction_error
     from harness.report.plots import prediction_png
 
+    # prediction_error compares both on the same basis (the model's commit against the journal's stamp).
     try:
-        measured = measure(history)
+        errors = prediction_error(prediction, history)
     except ValueError:  # apply times unknown (no applied_s, no posted counter): the backlogs still compare
-        measured = None
-    latency = {q: {"measured": _finite(getattr(measured, f"latency_ms_{q}", None)),
-                   "predicted": _finite(getattr(prediction, f"latency_ms_{q}"))} for q in ("p50", "p95", "p99")}
+        errors = {}
+    latency = {q: {"measured": _finite((errors.get(f"latency_ms_{q}") or {}).get("measured")),
+                   "predicted": _finite((errors.get(f"latency_ms_{q}") or {}).get("predicted",
+                                                                                   getattr(prediction, f"latency_ms_{q}")))}
+               for q in ("p50", "p95", "p99")}
     return prediction_png(predicted_metrics, history.metrics, latency)
 
 

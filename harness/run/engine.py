@@ -309,10 +309,9 @@ def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario
 
     prediction = None
     try:
-        from harness.capacity import simulate
-        from harness.capacity.calibrate import base_config_from
+        from harness.capacity.scenario_bridge import predict_scenario
 
-        prediction = simulate(base_config_from(history), scenario.load.profile, scenario.faults, scenario.seed)
+        prediction = predict_scenario(scenario)
     except Exception as exc:  # noqa: BLE001 - the model is a guest in the report; its failure is named, not fatal
         notes.append(f"capacity model prediction unavailable: {type(exc).__name__}: {exc}")
     write_report(run_dir, history, verdicts, scenario.invariants, prediction=prediction)

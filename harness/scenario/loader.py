@@ -37,7 +37,7 @@ from harness.scenario.model import (
     SystemSpec,
 )
 
-__all__ = ["load_scenario", "scenario_from_mapping", "REPEAT_COUNT_MAX", "DURATION_S_MAX"]
+__all__ = ["load_scenario", "scenario_from_mapping", "faults_from_list", "REPEAT_COUNT_MAX", "DURATION_S_MAX"]
 
 REPEAT_COUNT_MAX = 1000
 DURATION_S_MAX = 24 * 3600.0
@@ -231,6 +231,11 @@ _FAULT_KEYS = {
     "down": ("kind", "link", "start_s", "duration_s", "repeat"),
     "process": ("kind", "action", "target", "start_s", "duration_s", "repeat"),
 }
+
+
+def faults_from_list(raw: Any) -> FaultSchedule:
+    """A `faults:` list in scenario-file form to a FaultSchedule (capacity plans spell faults the same way)."""
+    return _faults(raw)
 
 
 def _faults(raw: Any) -> FaultSchedule:
