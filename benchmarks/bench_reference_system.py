@@ -45,7 +45,7 @@ request = function()
   counter = counter + 1
   local id = string.format("%08x-%04x-4000-8000-%012x", nonce, math.random(0, 65535), counter)
   local body = '{"event_id":"' .. id .. '","key":"k' .. (counter % 997) .. '","debit_account":"a' .. (counter % 101)
-    .. '","credit_account":"b' .. (counter % 89) .. '","amount_minor":' .. (counter % 100000 + 1) .. ',"currency":"EUR"}'
+    .. '","credit_account":"b' .. (counter % 89) .. '","amount_minor":' .. math.random(1, 100000) .. ',"currency":"EUR"}'
   return wrk.format("POST", "/v1/events", {["Content-Type"] = "application/json"}, body)
 end
 if tonumber(os.getenv("WRK_DELAY_MS") or "0") > 0 then
@@ -257,10 +257,12 @@ def main() -> int:
             bare = spawn("bare", [sys.executable, __file__, "--bare-server", str(port), services.redis_url])
             wait_http(f"http://127.0.0.1:{port}/")
             wrk(f"http://127.0.0.1:{port}/", 2, nonce=1)  # warm-up
+            cpu_before = cpu_s(bare.pid)
             ceiling = wrk(f"http://127.0.0.1:{port}/", 10, nonce=2)
+            bare_us = 1e6 * (cpu_s(bare.pid) - cpu_before) / max(1, ceiling["ok_rate_per_s"] * ceiling["duration_s"])
             stop(bare)
             print(f"1 ceiling (bare HTTP->XADD, {CONNECTIONS} connections): {ceiling['ok_rate_per_s']:,.0f} req/s, "
-                  f"p99 {ceiling['latency_ms']['p99']:.1f} ms")
+                  f"p99 {ceiling['latency_ms']['p99']:.1f} ms, {bare_us:.0f} CPU us per request")
 
             # Phase 2: the reference system at full speed.
             port = free_port()
@@ -288,7 +290,8 @@ def main() -> int:
             print(f"2 saturation: offered {full['rate_per_s']:,.0f} req/s, accepted {accepted_rate:,.0f}/s, "
                   f"posted {posted_rate:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f}, "
                   f"p99 {full['latency_ms']['p99']:.1f} ms")
-            print("  CPU cores used: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()))
+            print("  CPU cores used: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
+                  + f"; CPU us per event: " + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items()))
             wait_drained(base)
 
             # Phase 3: paced at what the consumers kept up with.

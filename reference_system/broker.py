@@ -111,14 +111,21 @@ class Enqueuer:
     def __init__(self, client: aioredis.Redis, settings: Settings, flushers: int = 2) -> None:
         self._client = client
         self._settings = settings
-        self._queue: asyncio.Queue[tuple[list[str], list[str], asyncio.Future]] = asyncio.Queue(QUEUE_MAX)
+        self._queue: asyncio.Queue[tuple[bytes, int, bytes, asyncio.Future]] = asyncio.Queue(QUEUE_MAX)
         self._sha: Optional[str] = None
         self._tasks: list[asyncio.Task] = []
         self._flushers = flushers
         self._timeout_s: Optional[float] = settings.redis_timeout_ms / 1000 if settings.timeouts_on else None
-        self._all_streams = [stream_key(p) for p in range(settings.partitions)]
-        self._hwm = -1 if settings.variant is Variant.NO_BACKPRESSURE else settings.high_water_mark
-        self._check = "0" if settings.variant is Variant.NO_IDEMPOTENCY else "1"
+        hwm = -1 if settings.variant is Variant.NO_BACKPRESSURE else settings.high_water_mark
+        check = b"0" if settings.variant is Variant.NO_IDEMPOTENCY else b"1"
+        # The parts of every EVALSHA that do not change, packed once (RESP bulk strings): redis-py's
+        # generic command packer cost more CPU per request than the rest of the handler.
+        all_streams = b"".join(_bulk(stream_key(p).encode()) for p in range(settings.partitions))
+        self._packed_numkeys = _bulk(str(2 + settings.partitions).encode())
+        self._header = b"*%d\r\n" % (3 + 2 + settings.partitions + 5)
+        self._streams = [_bulk(stream_key(p).encode()) + all_streams for p in range(settings.partitions)]
+        self._middle = _bulk(str(hwm).encode()) + _bulk(str(settings.idempotency_ttl_s).encode())
+        self._tails = [_bulk(str(p).encode()) + _bulk(check) for p in range(settings.partitions)]
 
     async def start(self) -> None:
         for _ in range(self._flushers):
@@ -130,16 +137,14 @@ class Enqueuer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         while not self._queue.empty():
-            _, _, future = self._queue.get_nowait()
+            *_, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(BrokerUnavailable("API is stopping"))
 
     async def enqueue(self, event_id: str, partition: int, body: bytes) -> EnqueueResult:
-        keys = [idem_key(event_id), stream_key(partition), *self._all_streams]
-        argv = [body, str(self._hwm), str(self._settings.idempotency_ttl_s), str(partition), self._check]
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((keys, argv, future))
+            self._queue.put_nowait((idem_key(event_id).encode(), partition, body, future))
         except asyncio.QueueFull:
             raise BrokerUnavailable("too many requests waiting for Redis") from None
         return await future
@@ -159,11 +164,11 @@ class Enqueuer:
                 async with asyncio.timeout(self._timeout_s):
                     replies = await self._send(batch)
             except (RedisError, OSError, TimeoutError) as exc:
-                for _, _, future in batch:
+                for *_, future in batch:
                     if not future.done():
                         future.set_exception(BrokerUnavailable(f"{type(exc).__name__}: {exc}"))
                 continue
-            for (_, _, future), reply in zip(batch, replies):
+            for (*_, future), reply in zip(batch, replies):
                 if future.done():
                     continue
                 if isinstance(reply, Exception):
@@ -171,16 +176,41 @@ class Enqueuer:
                 else:
                     future.set_result(_result(reply))
 
+    def _pack(self, sha: bytes, item: tuple) -> bytes:
+        idem, partition, body, _ = item
+        return b"".join(
+            (self._header, _bulk(b"EVALSHA"), _bulk(sha), self._packed_numkeys, _bulk(idem),
+             self._streams[partition], _bulk(body), self._middle, self._tails[partition])
+        )
+
     async def _send(self, batch: list, reload_left: int = 1) -> list:
-        sha = await self._load_script()
-        pipe = self._client.pipeline(transaction=False)
-        for keys, argv, _ in batch:
-            pipe.evalsha(sha, len(keys), *keys, *argv)
-        replies = await pipe.execute(raise_on_error=False)
+        """One write with every script call, then one reply per call, on one pooled connection."""
+        sha = (await self._load_script()).encode()
+        payload = b"".join(self._pack(sha, item) for item in batch)
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+        replies: list = []
+        clean = False
+        try:
+            await conn.send_packed_command(payload, check_health=False)
+            for _ in batch:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # one call's error; the replies after it are still to read
+                    replies.append(exc)
+            clean = True
+        finally:
+            if not clean:  # cancelled or failed mid-read: unread replies would poison the next user
+                await conn.disconnect(nowait=True)
+            await pool.release(conn)
         if reload_left and any(isinstance(r, NoScriptError) for r in replies):
             self._sha = None  # Redis restarted and lost its script cache: load once more
             return await self._send(batch, reload_left - 1)
         return replies
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def _result(reply: list) -> EnqueueResult:

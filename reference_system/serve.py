@@ -58,6 +58,9 @@ def run_api(settings: Settings, host: str, port: int, redis_url: str, postgres_u
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.drain_s_max),
         backlog=2048,
+        proxy_headers=False,  # loopback only: no proxy to trust, and the middleware costs CPU per request
+        server_header=False,
+        date_header=False,
     )
     server = uvicorn.Server(config)
     main = sys.modules.get("__main__")
