@@ -94,6 +94,7 @@ def fault_windows(history: History) -> List[FaultWindow]:
 
 
 def graceful_degradation(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
+    """Explicit, bounded answers inside every fault window and its grace; recovery after each (see module doc)."""
     facts = facts if facts is not None else Facts(history)
     lacking = needs_ops(NAME, facts)
     if lacking:
@@ -107,14 +108,14 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
         return Verdict(NAME, Validity.VALID, "holds vacuously: no fault window in the history, nothing to degrade",
                        counts, {}, ())
     attempts = facts.attempts
-    answers = _judge_answers(attempts, windows, config, facts.history_end_s)
+    answers = _judge_answers(attempts, windows, config, facts.history_end_s, facts.event_id_at)
     counts.update(answers.counts)
     recovery = _judge_recovery(attempts, windows, history, config)
     counts.update(recovery.counts)
     figures = dict(recovery.figures)
-    evidence = list(evidence_for(facts, answers.items))
-    evidence.extend(Evidence(None, p) for p in recovery.failures)
-    evidence = evidence[:EVIDENCE_MAX]
+    # Every unrecovered fault is shown; bad answers fill the rest of the evidence.
+    failures = [Evidence(None, p) for p in recovery.failures][:EVIDENCE_MAX]
+    evidence = list(evidence_for(facts, answers.items))[:EVIDENCE_MAX - len(failures)] + failures
     problems = []
     if answers.violations:
         problems.append(f"{answers.violations} client ops hung, were too slow or failed without an explicit "
@@ -149,7 +150,7 @@ class _Answers:
 
 
 def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: CheckConfig,
-                   history_end_s: float) -> _Answers:
+                   history_end_s: float, event_id_at) -> _Answers:
     spans = sorted((w.start_s, w.stop_s + config.grace_s) for w in windows)
     merged: list = []
     for start, end in spans:
@@ -203,8 +204,8 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
         err = error.iloc[i]
         detail = problems[i].format(lat=latency[i], bound=bound_ms, err="no error name" if pd.isna(err) else err,
                                     status=int(status[i]) if not math.isnan(status[i]) else "?")
-        event_id = attempts["event_id"].iloc[i]
-        items.append((None if pd.isna(event_id) else event_id,
+        (event_id,) = event_id_at([attempts["row"].iloc[i]])
+        items.append((event_id,
                       f"fault {window.fault_id} ({window.fault}): {kind} op {attempts['op_id'].iloc[i]} invoked at "
                       f"{invoke_s[i]:.3f} s {detail}"))
     counts = {

@@ -46,27 +46,31 @@ def hash_column(series: pd.Series) -> np.ndarray:
 
 
 def event_codes(columns: Sequence[pd.Series]) -> List[np.ndarray]:
-    """One integer code per value, shared across all the given columns (NA -> -1)."""
-    arrays = [_arrow_strings(c) for c in columns]
-    if not arrays or sum(len(a) for a in arrays) == 0:
+    """One integer code per value, shared across all the given columns (NA -> -1).
+
+    The columns' Arrow chunks are encoded as one chunked array, whose dictionary
+    Arrow unifies across chunks: no copy of the strings is made.
+    """
+    chunks_of = [_arrow_chunks(c) for c in columns]
+    chunks = [chunk for col in chunks_of for chunk in col]
+    if sum(len(chunk) for chunk in chunks) == 0:
         return [np.empty(0, dtype=np.int64) for _ in columns]
-    encoded = pc.dictionary_encode(pa.concat_arrays(arrays))
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    out, start = [], 0
-    for a in arrays:
-        out.append(codes[start:start + len(a)])
-        start += len(a)
-    return out
+    if len({chunk.type for chunk in chunks}) > 1:
+        chunks = [chunk.cast(pa.large_string()) for chunk in chunks]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks))
+    # Split by lengths, not by chunks: Arrow may drop or merge empty chunks.
+    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+                            for chunk in encoded.chunks])
+    ends = np.cumsum([sum(len(chunk) for chunk in col) for col in chunks_of])
+    return np.split(codes, ends[:-1])
 
 
-def _arrow_strings(series: pd.Series) -> pa.Array:
-    """The column as one Arrow large_string array (pandas may hold it in several chunks after a concat)."""
+def _arrow_chunks(series: pd.Series) -> list:
+    """The column's Arrow string chunks (pandas may hold a column in several chunks after a concat)."""
     if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
         series = series.astype("string[pyarrow]")
     array = pa.array(series.array)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array.cast(pa.large_string())
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
 
 def body_hash(frame: pd.DataFrame, ev: np.ndarray) -> np.ndarray:
@@ -124,7 +128,7 @@ class Facts:
     def attempts(self) -> pd.DataFrame:
         """One row per client invoke (submit and status), with its completion (if any) beside it.
 
-        Columns: op_id, row (position among client invokes), submit (bool), ev, event_id, invoke_s,
+        Columns: op_id, row (position among client invokes), submit (bool), ev, invoke_s,
         intended_s, attempt, done (DONE_*), done_s, status_code (float, NaN when none), error,
         retry_after_s, latency_ms, value. A completion whose op_id has no invoke is counted in
         `orphan_completions` and left out.
@@ -132,7 +136,7 @@ class Facts:
         ops = self.history.ops
         client, is_invoke = self.client_masks
         self._invoke_rows = np.flatnonzero(client & is_invoke)
-        inv = ops.loc[client & is_invoke, ["op_id", "f", "event_id", "time_s", "intended_time_s", "attempt"]]
+        inv = ops.loc[client & is_invoke, ["op_id", "f", "time_s", "intended_time_s", "attempt"]]
         inv = inv.assign(row=np.arange(len(inv)))  # position among client invokes (codes["invokes"])
         comp = ops.loc[client & ~is_invoke, ["op_id", "type", "time_s", "status_code", "error", "retry_after_s",
                                              "latency_ms", "value"]]
@@ -158,7 +162,6 @@ class Facts:
             "row": inv["row"].to_numpy(),
             "submit": (inv["f"] == OpF.SUBMIT.value).to_numpy(dtype=bool, na_value=False),
             "ev": self.codes["invokes"][inv["row"].to_numpy()],
-            "event_id": inv["event_id"].reset_index(drop=True),
             "invoke_s": inv["time_s"].to_numpy(dtype="float64"),
             "intended_s": inv["intended_time_s"].to_numpy(dtype="float64", na_value=np.nan),
             "attempt": inv["attempt"].to_numpy(dtype="float64", na_value=np.nan),
@@ -217,35 +220,45 @@ class Facts:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """One row per submitted event id (indexed by its code ev): event_id, first_invoke_s,
-        first_ok_s (NaN if never ok),
-        accepted (some attempt ok or indeterminate: the API may have enqueued it)."""
+        """One row per submitted event id (indexed by its code ev): row (an invoke of it, for event_id_at),
+        first_invoke_s, first_ok_s (NaN if never ok), accepted (some attempt ok or indeterminate: the API
+        may have enqueued it)."""
         sub = self.submits
         done = sub["done"].to_numpy()
         ok_s = np.where(done == DONE_OK, sub["done_s"].to_numpy(), np.nan)
         frame = pd.DataFrame({
             "ev": sub["ev"].to_numpy(),
-            "event_id": sub["event_id"],
+            "row": sub["row"].to_numpy(),
             "invoke_s": sub["invoke_s"].to_numpy(),
             "ok_s": ok_s,
             "accepted": done != DONE_FAIL,
         })
         frame = frame.loc[frame["ev"].to_numpy() >= 0]
         return frame.groupby("ev", sort=False).agg(
-            event_id=("event_id", "first"), first_invoke_s=("invoke_s", "min"), first_ok_s=("ok_s", "min"),
+            row=("row", "first"), first_invoke_s=("invoke_s", "min"), first_ok_s=("ok_s", "min"),
             accepted=("accepted", "any"))
 
     # -- observation ---------------------------------------------------------------------
 
     @cached_property
     def journal(self) -> pd.DataFrame:
-        """The journal with ev and body hashes beside each row."""
-        journal = self.history.observation.journal.reset_index(drop=True)
+        """Per journal row (same order as the observation's journal): seq, ev (event code), body (hash)."""
+        journal = self.history.observation.journal
         ev = self.codes["journal"]
-        out = journal.copy()
-        out["ev"] = ev
-        out["body"] = body_hash(journal, ev)
-        return out
+        return pd.DataFrame({"seq": journal["seq"].to_numpy(dtype="int64"), "ev": ev, "body": body_hash(journal, ev)})
+
+    # -- names for evidence (strings are fetched only for the few events shown) -----------
+
+    def event_id_at(self, rows) -> list:
+        """Event ids of client invokes by their row (attempts["row"], events["row"]); None where NA."""
+        self.attempts  # noqa: B018 - sets _invoke_rows
+        rows = np.asarray(rows, dtype=np.int64)
+        values = self.history.ops["event_id"].take(self._invoke_rows[rows])
+        return [None if pd.isna(v) else v for v in values]
+
+    def event_ids_of(self, ev) -> list:
+        """Event ids of event codes that were submitted (events.index)."""
+        return self.event_id_at(self.events["row"].reindex(np.asarray(ev)).to_numpy())
 
     def rejected_for(self, values: Iterable[str]) -> np.ndarray:
         attempts = self.attempts

@@ -44,14 +44,16 @@ def no_double_posting(history: History, config: CheckConfig, facts: Facts | None
     if lacking:
         return lacking
     journal = facts.journal
-    repeated = journal.loc[journal["ev"].duplicated(keep=False).to_numpy()]
-    sizes = repeated.groupby("ev", sort=False).agg(event_id=("event_id", "first"), rows=("seq", "size"),
-                                                   seq_first=("seq", "min"))
+    twice = journal["ev"].duplicated(keep=False).to_numpy()
+    repeated = journal.loc[twice].assign(position=np.flatnonzero(twice))
+    sizes = repeated.groupby("ev", sort=False).agg(rows=("seq", "size"), seq_first=("seq", "min"),
+                                                   position=("position", "first"))
+    names = history.observation.journal["event_id"]
     items = []
     for ev, row in sizes.sort_values("seq_first").head(10).iterrows():
         seqs = sorted(repeated.loc[repeated["ev"] == ev, "seq"].tolist())
         shown = ", ".join(str(s) for s in seqs[:5]) + (", ..." if len(seqs) > 5 else "")
-        items.append((row["event_id"], f"posted {row['rows']} times (journal seq {shown})"))
+        items.append((names.iloc[int(row["position"])], f"posted {row['rows']} times (journal seq {shown})"))
     counts = {
         "journal_rows": len(journal),
         "events_posted": int(journal["ev"].nunique()),
@@ -94,11 +96,11 @@ def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = Non
     }
     events = facts.events
     first_ok = events["first_ok_s"].reindex(ev).to_numpy()
-    event_ids = events["event_id"].reindex(ev).to_numpy()
+    shown = first_in_order(lost, first_ok)
     items = [
-        (event_ids[i], "acknowledged, but the id was posted with another body (a conflicting body was answered ok)"
+        (event_id, "acknowledged, but the id was posted with another body (a conflicting body was answered ok)"
          if id_posted[i] else "acknowledged, then neither posted, dead-lettered nor rejected")
-        for i in first_in_order(lost, first_ok)
+        for i, event_id in zip(shown, facts.event_ids_of(ev[shown]))
     ]
     judged = f"{len(acked)} acknowledged bodies judged"
     if counts["lost"] and history.meta.drain_completed is False:
@@ -139,11 +141,11 @@ def no_phantom(history: History, config: CheckConfig, facts: Facts | None = None
     problems[other_body] = "posted with a body that was never submitted under this id"
     problems[never] = "posted, but this event id was never submitted"
     bad = never | other_body | posted_invalid | posted_failed
-    items = [(journal["event_id"].iloc[i], f"{problems[i]} (journal seq {journal['seq'].iloc[i]})")
+    names = history.observation.journal["event_id"]
+    items = [(names.iloc[i], f"{problems[i]} (journal seq {journal['seq'].iloc[i]})")
              for i in first_in_order(bad, journal["seq"].to_numpy())]
-    events = facts.events
-    for ev in invalid_acked["ev"].to_numpy()[:10]:
-        items.append((events["event_id"].get(ev), "a body sent as invalid on purpose was answered ok"))
+    for event_id in facts.event_ids_of(invalid_acked["ev"].to_numpy()[:10]):
+        items.append((event_id, "a body sent as invalid on purpose was answered ok"))
     counts = {
         "journal_rows": len(journal),
         "never_submitted": int(never.sum()),

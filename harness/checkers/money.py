@@ -116,7 +116,7 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
                                        f"the journal's lines add up to {replayed_v[i]} (drift {drift[i]:+d})"))
     items = [(lines["event_id"].iloc[i], "has lines but is not in the journal")
              for i in np.flatnonzero(orphan_lines)[:5]]
-    items += [(facts.journal["event_id"].iloc[i], "is in the journal but has no lines")
+    items += [(history.observation.journal["event_id"].iloc[i], "is in the journal but has no lines")
               for i in np.flatnonzero(bare_events)[:5]]
     evidence.extend(evidence_for(facts, items))
     if listed_twice.any():

@@ -6,7 +6,7 @@ overlapped in time may apply in either order. Concretely, for two posted events
 A and B of the same ordering key (the journal's key), with A's first `ok`
 completion earlier than B's first invoke, A's journal seq must be below B's.
 An event posted twice is placed by its first (lowest) seq; the second row is
-no_double_posting's business.
+no_double_posting's business. Only journal rows with a key are judged.
 
 Vectorised: per key, events sorted by acknowledgement time carry a running
 maximum of seq; each B looks up (as-of join) the largest seq among events
@@ -29,17 +29,20 @@ __all__ = ["ordering"]
 
 
 def ordering(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
+    """Per key: an event acknowledged before another was first invoked has the lower journal seq."""
     name = "ordering"
     facts = facts if facts is not None else Facts(history)
     lacking = needs_observation(name, facts)
     if lacking:
         return lacking
-    journal = facts.journal
-    journal = journal.loc[journal["key"].notna().to_numpy()]
-    placed = journal.groupby("ev", sort=False).agg(seq=("seq", "min"), key=("key", "first"))
+    observed = history.observation.journal
+    keyed = observed["key"].notna().to_numpy(dtype=bool, na_value=False)
+    journal = facts.journal.assign(key_h=hash_column(observed["key"]), position=np.arange(len(observed)))
+    journal = journal.loc[keyed].sort_values("seq", kind="stable")
+    # An event posted twice is placed by its first row (lowest seq).
+    placed = journal.drop_duplicates("ev", keep="first").set_index("ev")[["seq", "key_h", "position"]]
     events = facts.events
-    both = placed.join(events[["event_id", "first_invoke_s", "first_ok_s"]], how="inner")
-    both["key_h"] = hash_column(both["key"])
+    both = placed.join(events[["row", "first_invoke_s", "first_ok_s"]], how="inner")
     both = both.reset_index()
     acked = both.loc[both["first_ok_s"].notna().to_numpy(), ["key_h", "first_ok_s", "seq"]]
     acked = acked.sort_values("first_ok_s", kind="stable")
@@ -55,16 +58,18 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
     bad = np.zeros(len(both), dtype=bool)
     bad[rows] = True
     items = []
+    names = observed["event_id"]
     for i in first_in_order(bad, both["first_invoke_s"].to_numpy()):
         b = both.iloc[i]
         same = both.loc[(both["key_h"] == b["key_h"]) & (both["first_ok_s"] < b["first_invoke_s"])
                         & (both["seq"] > b["seq"])].sort_values("first_ok_s")
         a = same.iloc[0]
-        items.append((b["event_id"],
-                      f"key {b['key']}: applied at seq {b['seq']} before {a['event_id']} (seq {a['seq']}), "
-                      f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first invoked "
-                      f"at {b['first_invoke_s']:.6f} s"))
-        items.append((a["event_id"], f"key {b['key']}: acknowledged first, applied after {b['event_id']}"))
+        a_id, b_id = names.iloc[int(a["position"])], names.iloc[int(b["position"])]
+        key = observed["key"].iloc[int(b["position"])]
+        items.append((b_id, f"key {key}: applied at seq {int(b['seq'])} before {a_id} (seq {int(a['seq'])}), "
+                            f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first "
+                            f"invoked at {b['first_invoke_s']:.6f} s"))
+        items.append((a_id, f"key {key}: acknowledged first, applied after {b_id}"))
     counts = {
         "events_judged": len(both),
         "keys": int(both["key_h"].nunique()),

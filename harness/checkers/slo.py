@@ -26,6 +26,7 @@ _PERCENTILES = (("latency_ms_p50", 50.0), ("latency_ms_p95", 95.0), ("latency_ms
 
 
 def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
+    """Latency percentiles and throughput of ok submits against the configured bounds (see module doc)."""
     facts = facts if facts is not None else Facts(history)
     lacking = needs_ops(NAME, facts)
     if lacking:

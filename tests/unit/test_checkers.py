@@ -369,3 +369,20 @@ def test_a_history_whose_ops_never_completed_is_judged_without_crashing():
     verdicts = check_all(t.build(), CheckConfig())
     assert not [v.summary for v in verdicts if "crashed" in v.summary]
     assert all(v.validity is Validity.VALID for v in verdicts)
+
+
+def test_event_codes_are_shared_across_columns_chunks_and_empty_columns():
+    import pandas as pd
+
+    from harness.checkers.facts import event_codes
+
+    chunked = pd.concat([pd.Series(["a", "b"], dtype="string"), pd.Series(["c", None], dtype="string")],
+                        ignore_index=True)  # two Arrow chunks
+    empty = pd.Series([], dtype="string")
+    plain = pd.Series(["c", "a", "z"], dtype=object)  # not Arrow-backed
+    codes = event_codes([chunked, empty, plain])
+    assert [len(c) for c in codes] == [4, 0, 3]
+    first, _, last = codes
+    assert first[3] == -1  # NA
+    assert last[0] == first[2] and last[1] == first[0]  # "c" and "a" have one code everywhere
+    assert len({*first[:3].tolist(), last[2]}) == 4
