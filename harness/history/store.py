@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from harness.errors import UsageError
 from harness.history.schema import (
@@ -166,11 +168,28 @@ def load_history(run_dir: Path) -> History:
     return History(ops=ops, metrics=metrics, observation=observation, meta=meta)
 
 
+# Arrow types read straight into the schema's pandas dtypes (strings stay in Arrow memory).
+_ARROW_TO_PANDAS = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.large_string(): pd.StringDtype("pyarrow"),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
+    """One column at a time: the decoding buffers of a 10^7-row file never exist for all columns at once."""
     if not path.is_file():
         raise UsageError(f"{path}: missing; a run folder needs it (see docs/history-format.md)")
     try:
-        return pd.read_parquet(path)
+        source = pq.ParquetFile(path)
+        columns = {}
+        for name in source.schema_arrow.names:
+            table = source.read(columns=[name])
+            columns[name] = table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get, self_destruct=True,
+                                            ignore_metadata=True)[name]
+            del table
+        return pd.DataFrame(columns, copy=False)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise UsageError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
 
