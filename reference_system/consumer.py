@@ -344,10 +344,16 @@ class Consumer:
         min_idle_ms = self.settings.lease_ms if self.settings.variant is Variant.NO_LEASE else 0
         attempt = 0
         linger = False
+        next_breaker_read = 0.0
         try:
             while not (self.stop.is_set() or quit_event.is_set()):
                 try:
-                    state = await self._breaker_state(partition)
+                    # While closed the breaker can only change here (a trip) or by a resume request,
+                    # which is a no-op when closed: read it from Redis at most every BREAKER_POLL_S.
+                    state = {}
+                    if self.clock() >= next_breaker_read:
+                        state = await self._breaker_state(partition)
+                        next_breaker_read = self.clock() + BREAKER_POLL_S
                     if state.get("state") == "open":
                         await self._wait(quit_event, BREAKER_POLL_S)
                         continue
@@ -405,6 +411,7 @@ class Consumer:
                     resume_action = None  # dead_letter filtering lasts until a batch passes the detector
                 if end is BatchEnd.HALTED:
                     claim_from = "0-0"
+                    next_breaker_read = 0.0
                 elif end is BatchEnd.LOST:
                     quit_event.set()
         except Exception:
