@@ -48,6 +48,7 @@ return {0, id}
 
 BATCH_MAX = 256
 QUEUE_MAX = 8_192
+FAIL_FAST_S = 0.1
 
 
 class Outcome(enum.Enum):
@@ -105,7 +106,10 @@ class Enqueuer:
     """Pipelines concurrent enqueue calls: each caller awaits its own result, Redis sees one write.
 
     Bounded: at most QUEUE_MAX callers wait; beyond that the caller gets
-    BrokerUnavailable at once (the API answers 503), never an unbounded queue.
+    BrokerUnavailable at once (the API answers 503), never an unbounded queue;
+    and no caller waits longer than the Redis timeout, time in the queue included.
+    After a failed write, callers fail at once for FAIL_FAST_S, so a dead broker
+    costs each request microseconds, not a timeout.
     """
 
     def __init__(self, client: aioredis.Redis, settings: Settings, flushers: int = 2) -> None:
@@ -116,6 +120,7 @@ class Enqueuer:
         self._tasks: list[asyncio.Task] = []
         self._flushers = flushers
         self._timeout_s: Optional[float] = settings.redis_timeout_ms / 1000 if settings.timeouts_on else None
+        self._down_until = 0.0  # loop time before which requests fail at once (Redis just failed)
         hwm = -1 if settings.variant is Variant.NO_BACKPRESSURE else settings.high_water_mark
         check = b"0" if settings.variant is Variant.NO_IDEMPOTENCY else b"1"
         # The parts of every EVALSHA that do not change, packed once (RESP bulk strings): redis-py's
@@ -142,12 +147,21 @@ class Enqueuer:
                 future.set_exception(BrokerUnavailable("API is stopping"))
 
     async def enqueue(self, event_id: str, partition: int, body: bytes) -> EnqueueResult:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        """The script's answer; BrokerUnavailable past the Redis timeout, queue wait included."""
+        loop = asyncio.get_running_loop()
+        if self._timeout_s is not None and loop.time() < self._down_until:
+            raise BrokerUnavailable("Redis failed moments ago; not trying again yet")
+        future: asyncio.Future = loop.create_future()
         try:
             self._queue.put_nowait((idem_key(event_id).encode(), partition, body, future))
         except asyncio.QueueFull:
             raise BrokerUnavailable("too many requests waiting for Redis") from None
-        return await future
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            future.cancel()  # the flusher skips it; the event may still be enqueued (a retry resolves it)
+            raise BrokerUnavailable(f"no answer from Redis within {self._timeout_s:g} s") from None
 
     async def _load_script(self) -> str:
         if self._sha is None:
@@ -164,6 +178,8 @@ class Enqueuer:
                 async with asyncio.timeout(self._timeout_s):
                     replies = await self._send(batch)
             except (RedisError, OSError, TimeoutError) as exc:
+                # Requests arriving in the next moment fail fast instead of queueing behind a dead broker.
+                self._down_until = asyncio.get_running_loop().time() + FAIL_FAST_S
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(BrokerUnavailable(f"{type(exc).__name__}: {exc}"))
