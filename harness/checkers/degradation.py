@@ -34,10 +34,11 @@ client invoke) to the first fault.
   so it cannot be the yardstick; a window recovers when
   ok >= recovery_share * baseline ok rate * window length.
 The recovery time is the start of the first recovered window minus the stop.
-A fault whose observation span (to the next fault's start or the load's last
-invoke) is shorter than recovery_s_max + recovery_window_s and that has not
-recovered in it is UNKNOWN, not a failure. A fault stopping while another
-fault is still active is not judged on its own: the later one covers it.
+A fault that has not recovered when the next fault starts (a kill loop) is not
+judged on its own: the recovery after the last fault of the cluster covers it;
+nor is a fault stopping while another is still active. A last fault whose
+observation span (to the load's last invoke) is shorter than recovery_s_max +
+recovery_window_s and that has not recovered in it is UNKNOWN, not a failure.
 """
 
 from __future__ import annotations
@@ -326,9 +327,13 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
                 f"fault {w.fault_id} ({w.fault}) stopped at {w.stop_s:.3f} s: ok throughput never reached "
                 f"{config.recovery_share:g} of the baseline within {config.recovery_s_max:g} s "
                 f"(best window reached {best * config.recovery_share:.2f} of the baseline)")
+        elif later and min(later) < load_end_s:
+            # The next fault began before this one's recovery could be seen (a kill loop): recovery is judged
+            # after the last fault of such a cluster, which covers this one.
+            counts["faults_recovery_covered_by_later_fault"] += 1
         else:
             counts["faults_recovery_unknown"] += 1
-            ends = "the next fault started" if later and min(later) < load_end_s else "the load ended"
+            ends = "the load ended"
             unknowns.append(
                 f"fault {w.fault_id} ({w.fault}): {ends} {observed_s:.1f} s after its stop, before recovery was seen; "
                 f"recovery needs {config.recovery_s_max + window_s:g} s of observation")

@@ -204,3 +204,43 @@ def test_overlapping_faults_are_recovered_from_once():
     assert verdict.validity is Validity.VALID, verdict.summary
     assert verdict.counts["faults_recovery_covered_by_later_fault"] == 1
     assert verdict.figures["fault_1.recovery_s"] == 0.0
+
+
+def test_a_kill_loop_is_judged_after_its_last_fault():
+    """Faults too close for recovery to be seen between them are covered by the last one's recovery."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.checkers import CheckConfig, Validity
+    from harness.checkers.degradation import graceful_degradation
+    from harness.history.schema import METRICS_COLUMNS, OPS_COLUMNS, History, Phase, RunMeta, conform, empty_frame
+
+    starts = (8.0, 11.0, 14.0)  # kill loop: 1 s down, the next 2 s after the restart
+
+    def refusing(t):  # during a fault and 1.5 s after it, ingest answers 503 + Retry-After
+        return any(s <= t < s + 2.5 for s in starts)
+
+    rows, op_id = [], 0
+    for t in np.arange(0.0, 30.0, 0.05):  # 20/s offered, answered within 5 ms
+        rows.append({"time_s": t, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": op_id,
+                     "event_id": f"e{op_id}", "intended_time_s": t, "attempt": 1, "valid_body": True})
+        if refusing(t):
+            rows.append({"time_s": t + 0.005, "process": "client-0-1", "type": "info", "f": "submit",
+                         "op_id": op_id, "event_id": f"e{op_id}", "status_code": 503, "latency_ms": 5.0,
+                         "error": "http_503", "retry_after_s": 1.0})
+        else:
+            rows.append({"time_s": t + 0.005, "process": "client-0-1", "type": "ok", "f": "submit",
+                         "op_id": op_id, "event_id": f"e{op_id}", "status_code": 202, "latency_ms": 5.0})
+        op_id += 1
+    for fault_id, start in enumerate(starts):
+        for f, t in (("fault_start", start), ("fault_stop", start + 1.0)):
+            rows.append({"time_s": t, "process": "nemesis", "type": "ok", "f": f, "op_id": 10**6 + op_id,
+                         "fault_id": fault_id, "fault": "kill one_consumer"})
+            op_id += 1
+    ops = conform(pd.DataFrame(rows).sort_values("time_s").assign(index=lambda d: range(len(d))), OPS_COLUMNS, "ops")
+    meta = RunMeta("r", 1, phases=(Phase("warmup", 0.0, 2.0), Phase("baseline", 2.0, 8.0)))
+    history = History(ops=ops, metrics=empty_frame(METRICS_COLUMNS), observation=None, meta=meta)
+    verdict = graceful_degradation(history, CheckConfig(recovery_s_max=5.0, fault_windows_min=3))
+    assert verdict.validity is Validity.VALID, verdict.summary
+    assert verdict.counts["faults_recovery_covered_by_later_fault"] == 2
+    assert verdict.counts["faults_recovered"] == 1
