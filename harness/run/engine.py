@@ -83,6 +83,8 @@ def phases_of(scenario: Scenario, load_start_s: float, load_end_s: float, drain_
         phases.append(Phase("recovery", last, load_end_s))
     else:
         phases.append(Phase("baseline", warm_end, load_end_s))
+    # A run cut short (Ctrl-C, a crash) ends its phases where the load ended; none starts after it.
+    phases = [Phase(p.name, p.start_s, min(p.end_s, load_end_s)) for p in phases if p.start_s < load_end_s]
     if drain_end_s is not None:
         phases.append(Phase("drain", load_end_s, drain_end_s))
     return tuple(phases)

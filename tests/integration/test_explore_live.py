@@ -16,8 +16,8 @@ from harness.scenario import load_scenario, scenario_from_mapping
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXPLORE = Path(__file__).resolve().parents[2] / "scenarios" / "explore"
-BUDGET_S = 150
-MAX_EXAMPLES = 5
+BUDGET_S = 120
+MAX_EXAMPLES = 4
 
 CASES = {
     "no_idempotency": "no_double_posting",

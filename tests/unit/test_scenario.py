@@ -136,3 +136,17 @@ def test_not_yaml_and_missing_file_exit_2(tmp_path):
     assert result.returncode == 2 and "not valid YAML at line" in result.stderr
     result = _cli("run", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2 and "no such scenario file" in result.stderr
+
+
+def test_phases_of_a_full_and_of_an_interrupted_run():
+    from harness.run.engine import phases_of
+
+    scenario = scenario_from_mapping(BASE)  # load 20 s, one fault at 5 s for 2 s, warm-up 2 s
+    full = phases_of(scenario, 2.0, 22.0, 25.0)
+    assert [(p.name, p.start_s, p.end_s) for p in full] == [
+        ("warmup", 2.0, 4.0), ("baseline", 4.0, 7.0), ("fault", 7.0, 9.0), ("recovery", 9.0, 22.0),
+        ("drain", 22.0, 25.0)]
+    cut = phases_of(scenario, 2.0, 8.0, None)  # interrupted inside the fault
+    assert [(p.name, p.start_s, p.end_s) for p in cut] == [
+        ("warmup", 2.0, 4.0), ("baseline", 4.0, 7.0), ("fault", 7.0, 8.0)]
+    assert all(p.start_s <= p.end_s for p in cut)
