@@ -36,6 +36,7 @@ from reference_system.keys import (
     consumer_gauge_key,
     flow_name,
     idem_key,
+    lease_key,
     stream_key,
 )
 from reference_system.ledger import ErrorKind, FencedOut, apply_batch, classify
@@ -64,6 +65,26 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[3], 's', 'dead_lettered', 'r', ARGV[2])
 end
 return 1
+"""
+
+
+# Read only while the lease is ours, in one atomic step: a paused ex-owner that wakes up can no longer
+# take entries out of its successor's reach (XREADGROUP delivers; a delivered entry is only claimed back
+# when a partition changes hands, so it would be applied late, out of order).
+# KEYS[1] lease, KEYS[2] stream; ARGV: owner|epoch, group, consumer, count, 'claim'|'read', claim cursor.
+FENCED_READ = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+if ARGV[5] == 'claim' then
+  local r = redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[6], 'COUNT', ARGV[4])
+  return {1, r[1], r[2]}
+end
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[2], '>')
+if r then return {1, '', r[1][2]} end
+local info = redis.call('XINFO', 'STREAM', KEYS[2])
+for j = 1, #info, 2 do
+  if info[j] == 'last-generated-id' then return {1, info[j + 1], {}} end
+end
+return {1, '0-0', {}}
 """
 
 
@@ -345,16 +366,18 @@ class Consumer:
         attempt = 0
         linger = False
         next_breaker_read = 0.0
+        halted = False
         try:
             while not (self.stop.is_set() or quit_event.is_set()):
                 try:
                     # While closed the breaker can only change here (a trip) or by a resume request,
                     # which is a no-op when closed: read it from Redis at most every BREAKER_POLL_S.
                     state = {}
-                    if self.clock() >= next_breaker_read:
+                    if halted or self.clock() >= next_breaker_read:
                         state = await self._breaker_state(partition)
                         next_breaker_read = self.clock() + BREAKER_POLL_S
-                    if state.get("state") == "open":
+                        halted = state.get("state") == "open"
+                    if halted:
                         await self._wait(quit_event, BREAKER_POLL_S)
                         continue
                     if state.get("state") == "resume":
@@ -363,24 +386,19 @@ class Consumer:
                         await self._set_breaker(partition, {"state": "closed", "resumed_with": resume_action})
                     if conn is None or conn.is_closed():
                         conn = await self._connect()
-                    if claim_from is not None:
-                        async with asyncio.timeout(self._redis_s):
-                            reply = await self.redis.xautoclaim(
-                                stream, GROUP, self.name, min_idle_ms, claim_from, count=self.settings.batch_size
-                            )
-                        next_id, raw = reply[0], reply[1]
-                        next_id = next_id.decode() if isinstance(next_id, bytes) else next_id
-                        claim_from = None if next_id == "0-0" else next_id
-                        raw = [item for item in raw if item and item[1]]
+                    if self.settings.variant is Variant.NO_LEASE:
+                        raw, claim_from = await self._read_unfenced(stream, claim_from, min_idle_ms, linger, quit_event)
                     else:
-                        if linger and self.settings.linger_ms:
-                            # The last batch was small: let the stream fill a little, so one transaction
-                            # carries many events instead of a few (Kafka's linger.ms, same trade).
-                            await self._wait(quit_event, self.settings.linger_ms / 1000)
-                        reply = await self.redis.xreadgroup(
-                            GROUP, self.name, {stream: ">"}, count=self.settings.batch_size, block=self._block_ms
+                        owned, raw, claim_from, last_id = await self._read_fenced(
+                            partition, epoch, claim_from, linger, quit_event
                         )
-                        raw = reply[0][1] if reply else []
+                        if not owned:
+                            log.warning("partition %s: lease lost, handing it on", partition)
+                            break
+                        if not raw and last_id:
+                            # Nothing new: wait in Redis (XREAD does not deliver, so a stale owner
+                            # waiting here takes nothing away from its successor).
+                            await self.redis.xread({stream: last_id}, count=1, block=self._block_ms)
                     attempt = 0
                 except (RedisError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     self._retried("read")
@@ -419,6 +437,47 @@ class Consumer:
             raise
         finally:
             await _discard(conn)
+
+    async def _read_fenced(
+        self, partition: int, epoch: int, claim_from: Optional[str], linger: bool, quit_event: asyncio.Event
+    ) -> tuple[bool, list, Optional[str], str]:
+        """Claim pending entries or read new ones only while the lease is ours, atomically (FENCED_READ).
+
+        Returns (still owner, entries, next claim cursor or None, stream's last id when nothing new).
+        """
+        if claim_from is None and linger and self.settings.linger_ms:
+            # The last batch was small: let the stream fill a little, so one transaction
+            # carries many events instead of a few (Kafka's linger.ms, same trade).
+            await self._wait(quit_event, self.settings.linger_ms / 1000)
+        mode = "claim" if claim_from is not None else "read"
+        async with asyncio.timeout(self._redis_s):
+            reply = await self.redis.eval(
+                FENCED_READ, 2, lease_key(partition), stream_key(partition),
+                f"{self.name}|{epoch}", GROUP, self.name, self.settings.batch_size, mode, claim_from or "0-0",
+            )
+        if int(reply[0]) == 0:
+            return False, [], claim_from, ""
+        marker = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        raw = [(item[0], _fields(item[1])) for item in (reply[2] or []) if item and item[1]]
+        if mode == "claim":
+            return True, raw, (None if marker == "0-0" else marker), ""
+        return True, raw, None, ("" if raw else marker)
+
+    async def _read_unfenced(self, stream: str, claim_from: Optional[str], min_idle_ms: int, linger: bool, quit_event):
+        """The no_lease variant's reads: plain XAUTOCLAIM / XREADGROUP BLOCK, whoever calls."""
+        if claim_from is not None:
+            async with asyncio.timeout(self._redis_s):
+                reply = await self.redis.xautoclaim(
+                    stream, GROUP, self.name, min_idle_ms, claim_from, count=self.settings.batch_size
+                )
+            next_id = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            return [item for item in reply[1] if item and item[1]], (None if next_id == "0-0" else next_id)
+        if linger and self.settings.linger_ms:
+            await self._wait(quit_event, self.settings.linger_ms / 1000)
+        reply = await self.redis.xreadgroup(
+            GROUP, self.name, {stream: ">"}, count=self.settings.batch_size, block=self._block_ms
+        )
+        return (reply[0][1] if reply else []), None
 
     def _decode(self, item: tuple) -> Entry:
         raw_id, fields = item
@@ -609,6 +668,13 @@ class Consumer:
                 if self.stop.is_set():
                     return  # stays pending; the next owner dead-letters it again
                 await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
+
+
+def _fields(flat: list) -> dict:
+    """A script returns an entry's fields as a flat [name, value, ...] list."""
+    if isinstance(flat, dict):
+        return flat
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
 def _event_id_of(body: bytes) -> str:

@@ -195,3 +195,42 @@ def test_serve_starts_api_and_consumers_and_stops_on_sigterm(system):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0 and time.monotonic() - began <= 6.0
     system.procs.pop("serve")
+
+
+def test_a_paused_owner_cannot_commit_behind_its_successor(system):
+    """SIGSTOP an owner mid-load past its lease, SIGCONT it: the fence refuses its stale batch."""
+    import signal
+
+    system.start_api(*FAST)
+    for name in ("c1", "c2"):
+        system.start_consumer(name, *FAST)
+    system.wait_consumers(2)
+    keys = [f"pause-{i}" for i in range(8)]
+    bodies = [posting(key=keys[i % 8], amount=i + 1) for i in range(1200)]
+    statuses: list[int] = []
+    thread = threading.Thread(target=lambda: statuses.extend(system.submit_in_order(bodies)), daemon=True)
+    thread.start()
+    wait_for(lambda: len(system.posted_ids()) > 100, 30, "progress before the pause")
+    paused = system.procs["c1"]
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        client = system.redis()
+        try:
+            owners = lambda: {(client.get(f"ledger:lease:{p}") or b"").decode().split("|")[0] for p in range(4)}
+            wait_for(lambda: owners() == {"c2"}, 30, "c2 to take every partition over")
+        finally:
+            client.close()
+        before = len(system.posted_ids())
+        wait_for(lambda: len(system.posted_ids()) > before + 50, 30, "progress while c1 is paused")
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    thread.join(120)
+    assert statuses == [202] * len(bodies)
+    system.wait_posted({b["event_id"] for b in bodies}, 60)
+    posted = system.posted_ids()
+    assert len(posted) == len(set(posted)) == len(bodies)
+    position = {event_id: i for i, event_id in enumerate(posted)}
+    for key in keys:
+        sent = [b["event_id"] for b in bodies if b["key"] == key]
+        assert sorted(sent, key=position.__getitem__) == sent, f"order of {key} broken after the pause"
+    assert system.ledger_checks()["drift"] == []
