@@ -41,7 +41,9 @@ def live_episode(raw: Dict, run_dir: Path) -> Tuple[int, Tuple[str, ...]]:
 
     scenario = scenario_from_mapping(raw)
     outcome = run_scenario(scenario, RunOptions(reports_dir=run_dir.parent, run_id=run_dir.name))
-    failed = tuple(v.name for v in outcome.verdicts if v.validity.value != "valid")
+    allowed = scenario.invariants.allow_unknown if scenario.invariants is not None else frozenset()
+    failed = tuple(v.name for v in outcome.verdicts
+                   if v.validity.value == "invalid" or (v.validity.value == "unknown" and v.name not in allowed))
     if outcome.exit_code == 3:
         failed = failed + ("incomplete_run",)
     return outcome.exit_code, failed

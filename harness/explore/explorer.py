@@ -178,7 +178,9 @@ class Explorer:
         except _Violation:
             pass
         except Flaky:
-            result.flaky = True
+            # Past the budget the final replay is discarded unrun, which Hypothesis calls flaky; only a replay
+            # that really ran and passed is flakiness (the replays below measure its rate either way).
+            result.flaky = not result.budget_exhausted
         result.elapsed_s = self.clock() - began
         if failing:
             # The smallest failure seen: fewest faults first, then the gentlest load. Hypothesis replays
