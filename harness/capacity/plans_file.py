@@ -26,7 +26,6 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-import yaml
 
 from harness.capacity.config import (
     DISTRIBUTION_KINDS,
@@ -40,6 +39,7 @@ from harness.capacity.config import (
 )
 from harness.capacity.plans import REPLICATIONS_MAX, Plan, PlanStudy, Slo
 from harness.errors import ScenarioError
+from harness.files import read_yaml_file
 from harness.faults.schedule import FaultSchedule
 from harness.load.codec import profile_from_dict
 
@@ -57,18 +57,7 @@ _CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig))
 def load_plans_file(path: Path) -> PlanStudy:
     """Parse and validate a plans file."""
     path = Path(path)
-    try:
-        if path.stat().st_size > PLANS_BYTES_MAX:
-            raise ScenarioError(f"{path}: larger than {PLANS_BYTES_MAX} bytes; a plans file is a short file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such plans file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read as a text file ({exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    raw = read_yaml_file(path, "plans file", PLANS_BYTES_MAX)
     return study_from_mapping(raw, default_name=path.stem)
 
 

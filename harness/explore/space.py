@@ -8,7 +8,7 @@ overrides), so the reproducer written at the end is exactly what was run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 from hypothesis import strategies as st

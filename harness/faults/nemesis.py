@@ -14,7 +14,7 @@ import json
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence
 
 from harness.errors import FaultError
 from harness.faults.schedule import (

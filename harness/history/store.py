@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.files import fsync_dir, write_atomic
 from harness.errors import UsageError
 from harness.history.schema import (
     BALANCES_COLUMNS,
@@ -97,9 +97,9 @@ def save_history(run_dir: Path, history: History) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ops = _conform_any(history.ops, OPS_COLUMNS, "ops")
-    _write_atomic(run_dir / OPS_FILE, lambda p: ops.to_parquet(p, index=False))
+    write_atomic(run_dir / OPS_FILE, lambda p: ops.to_parquet(p, index=False))
     metrics = _conform_any(history.metrics, METRICS_COLUMNS, "metrics")
-    _write_atomic(run_dir / METRICS_FILE, lambda p: metrics.to_csv(p, index=False))
+    write_atomic(run_dir / METRICS_FILE, lambda p: metrics.to_csv(p, index=False))
     observation_dir = run_dir / OBSERVATION_DIR
     if history.observation is None:
         if observation_dir.is_dir():
@@ -110,11 +110,11 @@ def save_history(run_dir: Path, history: History) -> None:
         observation_dir.mkdir(exist_ok=True)
         for name, (file_name, columns) in OBSERVATION_FILES.items():
             frame = _conform_any(getattr(history.observation, name), columns, name)
-            _write_atomic(observation_dir / file_name, lambda p, f=frame: f.to_parquet(p, index=False))
-        _fsync_dir(observation_dir)
+            write_atomic(observation_dir / file_name, lambda p, f=frame: f.to_parquet(p, index=False))
+        fsync_dir(observation_dir)
     text = json.dumps(history.meta.to_json(), indent=2, sort_keys=True, default=str)
-    _write_atomic(run_dir / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
-    _fsync_dir(run_dir)
+    write_atomic(run_dir / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    fsync_dir(run_dir)
 
 
 def _conform_any(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.DataFrame:
@@ -122,31 +122,6 @@ def _conform_any(frame: pd.DataFrame, columns: Mapping[str, str], table: str) ->
     if len(frame.columns) == 0 and len(frame) == 0:
         return empty_frame(columns)
     return conform(frame, columns, table)
-
-
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable too (a folder's entries live in the folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - some filesystems refuse to open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from harness.history.schema import History
-from harness.report.atomic import write_bytes_atomic, write_text_atomic
+from harness.files import write_bytes_atomic, write_text_atomic
 from harness.report.figures import recovery_times_s
 from harness.report.html import render_html
 from harness.report.junit import junit_xml

@@ -18,7 +18,7 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -27,10 +27,9 @@ import pandas as pd
 import yaml
 
 from harness import __version__
-from harness.errors import LedgerchaosError, RunError, StackError
+from harness.errors import LedgerchaosError
 from harness.faults.nemesis import Nemesis
-from harness.faults.schedule import ProcessFault
-from harness.history.schema import METRICS_COLUMNS, NEMESIS, History, Phase, RunMeta, conform, empty_frame
+from harness.history.schema import METRICS_COLUMNS, History, Phase, RunMeta, conform, empty_frame
 from harness.run.clock import RunClock
 from harness.run.links import LinkPlan, direct_links, plan_links
 from harness.run.observe import observe
@@ -278,7 +277,6 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
             drain = _drain(sampler, clock, drain_bound_s, drain_stop)
             if not drain[0]:
                 notes.append(f"the drain did not finish within {drain_bound_s:g} s; {drain[2]} event(s) left")
-            drain_end_s = clock.now_s()
             sampler.stop()
             system.stop_all()
             observation = observe(services.postgres_url, services.redis_url, clock.t0_wall_s)

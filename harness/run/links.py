@@ -8,7 +8,7 @@ the comparison measures the proxy rather than the fault.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 from urllib.parse import urlparse, urlunparse
 
 from harness.faults.schedule import Link

@@ -108,7 +108,7 @@ def _failed_summary(scenario, path: Path, exc: LedgerchaosError) -> dict:
 
 
 def _write_suite_files(suite_dir: Path, entries: List[dict], junit: Optional[Path], code: int, stamp: str) -> None:
-    from harness.report.atomic import write_bytes_atomic, write_text_atomic
+    from harness.files import write_bytes_atomic, write_text_atomic
     from harness.report.index import render_index
     from harness.report.junit import junit_xml
 

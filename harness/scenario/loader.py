@@ -13,9 +13,9 @@ import difflib
 from pathlib import Path
 from typing import Any, Callable, Iterable, List, Mapping, Optional
 
-import yaml
 
 from harness.errors import ScenarioError
+from harness.files import read_yaml_file
 from harness.faults.schedule import (
     Direction,
     FaultSchedule,
@@ -49,20 +49,7 @@ _TOP_KEYS = ("name", "description", "seed", "duration_s_max", "stack", "system",
 def load_scenario(path: Path, seed: Optional[int] = None) -> Scenario:
     """Parse and validate a scenario file. `seed` overrides the file's seed (for replays)."""
     path = Path(path)
-    try:
-        if path.stat().st_size > SCENARIO_BYTES_MAX:
-            raise ScenarioError(f"{path}: larger than {SCENARIO_BYTES_MAX} bytes; a scenario is a short file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read as a text file ({exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml_file(path, "scenario file", SCENARIO_BYTES_MAX)
     try:
         return scenario_from_mapping(raw, source=path, seed=seed)
     except ScenarioError as exc:

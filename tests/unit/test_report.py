@@ -19,7 +19,7 @@ from harness.checkers.timeline import Timeline
 from harness.errors import UsageError
 from harness.history.schema import METRICS_COLUMNS, conform
 from harness.history.store import save_history
-from harness.report import atomic
+from harness import files as atomic
 from harness.report.schema_check import validate
 from harness.report.write import report_command, write_report
 
