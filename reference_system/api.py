@@ -387,8 +387,14 @@ class IngestApp:
 
 async def _read_body(receive: Callable, limit: int) -> Optional[bytes]:
     """The request body, or None once it passes `limit` bytes (the rest is not buffered)."""
-    chunks: list[bytes] = []
-    size = 0
+    message = await receive()
+    first = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body in one message
+        return first if len(first) <= limit else None
+    chunks: list[bytes] = [first]
+    size = len(first)
+    if size > limit:
+        return None
     while True:
         message = await receive()
         chunk = message.get("body", b"")
