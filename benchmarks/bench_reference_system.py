@@ -249,7 +249,10 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
 
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine skews every figure)")
+    from redis.utils import HIREDIS_AVAILABLE
+
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine skews every figure); "
+          f"redis-py reply parser: {'hiredis' if HIREDIS_AVAILABLE else 'pure Python (pip install hiredis: faster)'}")
     with LocalStack(StackConfig(run_dir=ROOT / f"stack-{os.getpid()}", toxiproxy=False)) as services:
         try:
             # Phase 1: ceiling.
@@ -292,6 +295,9 @@ def main() -> int:
                   f"p99 {full['latency_ms']['p99']:.1f} ms")
             print("  CPU cores used: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
                   + f"; CPU us per event: " + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items()))
+            sat_growth = backlog(after) - backlog(before)
+            # Saturation counts as sustained when the backlog did not grow (beyond one batch per partition).
+            sustained_sat = accepted_rate - sat_growth / span if sat_growth <= 4 * 256 else 0.0
             wait_drained(base)
 
             # Phase 3: paced at what the consumers kept up with.
@@ -305,9 +311,10 @@ def main() -> int:
             growth = backlog(after) - backlog(before)
             # Events that went all the way through: accepted in the window minus what the backlog kept
             # (the posted counter lags by up to one 0.5 s publishing period, so it is not used here).
-            sustained = (accepted(after) - accepted(before) - growth) / span
+            sustained_paced = (accepted(after) - accepted(before) - growth) / span if growth <= 4 * 256 else 0.0
+            sustained = max(sustained_sat, sustained_paced)
             print(f"3 sustained: paced at {target:,.0f}/s -> offered {paced_run['rate_per_s']:,.0f}/s, "
-                  f"posted {sustained:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f} "
+                  f"through {sustained_paced:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f} "
                   f"(growth {growth:+.0f}), ingest p99 {paced_run['latency_ms']['p99']:.1f} ms")
             wait_drained(base)
 
@@ -326,7 +333,10 @@ def main() -> int:
             print(f"5 audit: accepted {accepted(final):,.0f}, journal rows {rows['n']:,}, distinct ids {rows['d']:,}, "
                   f"projection drift rows {drift}")
             share = sustained / ceiling["ok_rate_per_s"]
-            print(f"\nsustained/ceiling = {share:.0%} (goal >= 80%); half-rate ingest p99 = {lat['p99']:.2f} ms "
+            print(f"\nsustained end-to-end rate = {sustained:,.0f} events/s "
+                  f"(the better of saturation {sustained_sat:,.0f}/s and paced {sustained_paced:,.0f}/s, "
+                  f"each counted only when the backlog did not grow)")
+            print(f"sustained/ceiling = {share:.0%} (goal >= 80%); half-rate ingest p99 = {lat['p99']:.2f} ms "
                   f"(goal <= 20 ms); load average after: {os.getloadavg()[0]:.2f}")
             ok = rows["n"] == rows["d"] == int(accepted(final)) and drift == 0
             return 0 if ok else 1
