@@ -294,7 +294,7 @@ def main() -> int:
                   f"posted {posted_rate:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f}, "
                   f"p99 {full['latency_ms']['p99']:.1f} ms")
             print("  CPU cores used: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
-                  + f"; CPU us per event: " + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items()))
+                  + "; CPU us per event: " + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items()))
             sat_growth = backlog(after) - backlog(before)
             # Saturation counts as sustained when the backlog did not grow (beyond one batch per partition).
             sustained_sat = accepted_rate - sat_growth / span if sat_growth <= 4 * 256 else 0.0

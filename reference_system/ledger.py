@@ -131,7 +131,15 @@ async def apply_batch(
     return ApplyResult(inserted=int(row["inserted"]))
 
 
-async def _apply_statement(conn, variant, partition, epoch, consumer, postings, timeout_s):
+async def _apply_statement(
+    conn: asyncpg.Connection,
+    variant: Variant,
+    partition: int,
+    epoch: int,
+    consumer: str,
+    postings: Sequence[Posting],
+    timeout_s: Optional[float],
+) -> asyncpg.Record:
     return await conn.fetchrow(
         _sql(variant),
         partition,

@@ -8,13 +8,12 @@ ingest counters in one place (consumers publish theirs through Redis).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Optional
 
 from reference_system.settings import Settings
 
@@ -28,12 +27,7 @@ RESTARTS_MAX = 5
 
 
 def _loop_name() -> str:
-    try:
-        import uvloop  # noqa: F401
-
-        return "uvloop"
-    except ImportError:
-        return "asyncio"
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def run_api(settings: Settings, host: str, port: int, redis_url: str, postgres_url: str, log_level: str) -> int:
@@ -41,12 +35,7 @@ def run_api(settings: Settings, host: str, port: int, redis_url: str, postgres_u
 
     from reference_system.api import IngestApp
 
-    try:
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    except ImportError:
-        http = "h11"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     config = uvicorn.Config(
         IngestApp(settings, redis_url, postgres_url),
         host=host,

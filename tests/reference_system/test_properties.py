@@ -14,7 +14,6 @@ import uuid
 
 import asyncpg
 import httpx
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
