@@ -347,6 +347,10 @@ class Consumer:
         settings: dict[str, str] = {"application_name": f"ledger-{self.name}"}
         if self._timeouts:
             settings["statement_timeout"] = str(self.settings.postgres_timeout_ms)
+            # A consumer paused (SIGSTOP, a VM freeze) between its statement and COMMIT holds the row
+            # locks of the partition fence and of balances; the server ends such a session after this
+            # long, so its successor is blocked for a bounded time, not until the pause ends.
+            settings["idle_in_transaction_session_timeout"] = str(self.settings.postgres_timeout_ms)
         return await asyncpg.connect(
             self.postgres_url, timeout=self._pg_s or 3600, server_settings=settings, statement_cache_size=64
         )
