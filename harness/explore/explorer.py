@@ -32,6 +32,7 @@ from harness.scenario import scenario_from_mapping
 
 __all__ = ["ExploreResult", "Explorer", "episode_scenario", "EPISODE_OVERHEAD_S"]
 
+SEARCH_SHARE = 0.6  # of the budget for search and shrinking; the rest for removing faults one at a time
 EPISODE_OVERHEAD_S = 12.0  # system start, Locust start, drain, observation: measured on this machine
 CACHE_DIR = Path(".cache") / "hypothesis-explore"
 
@@ -127,7 +128,7 @@ class Explorer:
         self.budget_s = budget_s
         self.run_episode = run_episode
         episode_s = spec.episode_load_s + EPISODE_OVERHEAD_S
-        self.max_examples = max_examples or max(1, int(budget_s // episode_s))
+        self.max_examples = max_examples or max(1, int(budget_s * SEARCH_SHARE // episode_s))
         self.replays = replays
         self.database_dir = database_dir
         self.log = log
@@ -150,6 +151,10 @@ class Explorer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         warmup_s = float((self.base_raw.get("phases") or {}).get("warmup_s", 1.0))
 
+        # The search and Hypothesis's shrink get SEARCH_SHARE of the budget; the rest is kept for the greedy
+        # fault removal, so a failure found late is still reduced before the budget ends.
+        search_budget_s = self.budget_s * SEARCH_SHARE
+
         @settings(
             max_examples=self.max_examples,
             deadline=None,
@@ -163,7 +168,7 @@ class Explorer:
         @given(episodes(self.spec, warmup_s))
         def property_(episode: Episode) -> None:
             # Past the budget, every further example (and shrink step) is discarded unrun.
-            if self.clock() - began > self.budget_s:
+            if self.clock() - began > search_budget_s:
                 result.budget_exhausted = True
                 assume(False)
             result.examples += 1
