@@ -119,6 +119,7 @@ class Explorer:
         database_dir: Optional[Path] = None,
         log: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
+        derandomize: bool = False,
     ) -> None:
         if budget_s <= 0:
             raise UsageError(f"--budget: must be more than 0 s, got {budget_s:g}")
@@ -133,6 +134,7 @@ class Explorer:
         self.database_dir = database_dir
         self.log = log
         self.clock = clock
+        self.derandomize = derandomize  # the same sequence of examples every time (CI); False explores anew
         self._count = 0
 
     def _episode(self, episode: Episode, stack: Optional[Mapping[str, Any]]) -> EpisodeResult:
@@ -161,7 +163,7 @@ class Explorer:
             database=DirectoryBasedExampleDatabase(str(self.database_dir)) if self.database_dir else None,
             suppress_health_check=list(HealthCheck),
             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-            derandomize=False,
+            derandomize=self.derandomize,
             print_blob=False,
             report_multiple_bugs=False,
         )

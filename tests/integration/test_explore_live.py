@@ -31,7 +31,7 @@ def _explore(raw, tmp_path, stack_services, name):
     stack = {"mode": "attach", "redis_url": stack_services.redis_url, "postgres_url": stack_services.postgres_url,
              "toxiproxy_url": stack_services.toxiproxy_url}
     explorer = Explorer(dict(scenario.raw), scenario.explore, tmp_path / name, BUDGET_S, live_episode,
-                        max_examples=MAX_EXAMPLES, replays=2, log=print)
+                        max_examples=MAX_EXAMPLES, replays=2, log=print, derandomize=True)
     return explorer.explore(stack)
 
 
