@@ -34,7 +34,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO service redis-server stop >/dev/null 2>&1 || true
   $SUDO service postgresql stop >/dev/null 2>&1 || true
 else
-  say "Debian packages present (redis-server, postgresql, wrk${LEDGERCHAOS_WITH_CHROMIUM:+, chromium})"
+  say "Debian packages present (redis-server, postgresql, wrk$([ "${LEDGERCHAOS_WITH_CHROMIUM:-0}" = 1 ] && echo ", chromium"))"
 fi
 
 # --- Toxiproxy server and CLI, built from the Go module ---------------------------

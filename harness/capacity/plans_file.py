@@ -21,7 +21,6 @@ fault parser (the faults a live run injects), so one file format per concept.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -40,6 +39,11 @@ from harness.capacity.config import (
 from harness.capacity.plans import REPLICATIONS_MAX, Plan, PlanStudy, Slo
 from harness.errors import ScenarioError
 from harness.files import read_yaml_file
+from harness.scenario.fields import enum_at as _enum
+from harness.scenario.fields import join_path as _join
+from harness.scenario.fields import known_keys as _known
+from harness.scenario.fields import mapping_at
+from harness.scenario.fields import number_at as _number
 from harness.faults.schedule import FaultSchedule
 from harness.load.codec import profile_from_dict
 
@@ -167,8 +171,7 @@ def _scaling(raw: Any, where: str):
 
 
 def _faults(raw: Any) -> FaultSchedule:
-    # The scenario loader's parser, so that a plans file spells faults exactly as a
-    # scenario does. It is private there; the lead is asked to export it.
+    # The scenario loader's parser, so that a plans file spells faults exactly as a scenario does.
     from harness.scenario.loader import faults_from_list as scenario_faults
 
     return scenario_faults(raw)
@@ -178,37 +181,7 @@ def _faults(raw: Any) -> FaultSchedule:
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        kind = "nothing" if value is None else type(value).__name__
-        raise ScenarioError(f"{where or 'plans file'}: expected a mapping of settings, got {kind}")
-    return value
-
-
-def _known(section: Mapping[str, Any], allowed: tuple, where: str) -> None:
-    for key in section:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-            raise ScenarioError(f"{_join(where, key)}: unknown setting; {hint}")
-
-
-def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
-
-
-def _number(value: Any, where: str, low: float, high: float, whole: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
-        raise ScenarioError(f"{where}: {value!r} is not {'a whole number' if whole else 'a number'}")
-    if not low <= value <= high:
-        raise ScenarioError(f"{where}: {value!r} is outside [{low:g}, {high:g}]")
-    return value
-
-
-def _enum(enum_type, value: Any, where: str):
-    try:
-        return enum_type(value)
-    except ValueError:
-        raise ScenarioError(f"{where}: {value!r} is not one of {', '.join(m.value for m in enum_type)}") from None
+    return mapping_at(value, where, top="plans file")
 
 
 _QUOTED_FIELD = re.compile(r'^"(\w+)"')

@@ -11,11 +11,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional
 
 
 from harness.errors import ScenarioError
 from harness.files import read_yaml_file
+from harness.scenario.fields import enum_at as _enum
+from harness.scenario.fields import join_path as _join
+from harness.scenario.fields import known_keys as _known
+from harness.scenario.fields import mapping_at as _mapping
+from harness.scenario.fields import number_at as _number
 from harness.faults.schedule import (
     Direction,
     FaultSchedule,
@@ -92,47 +97,10 @@ def scenario_from_mapping(raw: Any, source: Optional[Path] = None, seed: Optiona
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        kind = "nothing" if value is None else type(value).__name__
-        raise ScenarioError(f"{where or 'scenario'}: expected a mapping of settings, got {kind}")
-    return value
-
-
-def _known(section: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    allowed = tuple(allowed)
-    for key in section:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-            raise ScenarioError(f"{_join(where, key)}: unknown setting{hint}")
-
-
-def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
-
-
 def _required(section: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in section or section[key] is None:
         raise ScenarioError(f"{_join(where, key)}: missing; this setting is required")
     return section[key]
-
-
-def _number(value: Any, where: str, low: float = 0.0, high: float = float("inf"), whole: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
-        kind = "a whole number" if whole else "a number"
-        raise ScenarioError(f"{where}: {value!r} is not {kind}")
-    if not low <= value <= high:
-        raise ScenarioError(f"{where}: {value!r} is outside [{low:g}, {high:g}]")
-    return value
-
-
-def _enum(enum_type, value: Any, where: str):
-    try:
-        return enum_type(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in enum_type)
-        raise ScenarioError(f"{where}: {value!r} is not one of {choices}") from None
 
 
 def _built(where: str, build: Callable[[], Any]) -> Any:
