@@ -69,11 +69,13 @@ def test_services_through_toxiproxy_latency_and_reset_peer(tmp_path):
         rows = asyncio.run(_pg_roundtrip(pg_proxy.listen_port))
         assert rows[0]["note"] == "through the proxy"
 
+        # A latency toxic adds at least its latency, on any machine however busy; the figures
+        # (direct, through, with the toxic) are in benchmarks/bench_timing.py.
         name = proxies.add_toxic("consumer_redis", ToxicType.LATENCY, {"latency": 200}, Direction.DOWNSTREAM)
         assert _ping_s(through) >= 0.200
-        assert _ping_s(direct) < 0.200
         proxies.remove_toxic("consumer_redis", name)
-        assert _ping_s(through) < 0.200
+        assert proxies.toxics("consumer_redis") == []
+        assert through.ping() and direct.ping()
 
         proxies.add_toxic("consumer_redis", ToxicType.RESET_PEER, {"timeout": 0})
         with pytest.raises(redis.ConnectionError):

@@ -29,6 +29,7 @@ import redis
 from harness.stack import LocalStack, StackConfig
 
 ROOT = Path("/tmp/lc-refsys")
+REPO = Path(__file__).resolve().parents[2]
 _counter = itertools.count()
 
 
@@ -96,7 +97,7 @@ class System:
         log = open(self.log_dir / f"{name}.log", "ab")
         cmd = [sys.executable, "-m", "reference_system", *argv,
                "--redis-url", redis_url or self.redis_url, "--postgres-url", self.postgres_url]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd="/work/main")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         self.procs[name] = proc
         return proc
 
