@@ -411,6 +411,9 @@ class Consumer:
                     self._retried("read")
                     log.warning("partition %s: read failed: %s", partition, exc)
                     conn = await _discard(conn)
+                    # The read may have delivered before its reply was lost: claim our pending entries
+                    # first, or they wait for an owner change that may never come.
+                    claim_from = "0-0"
                     await self._wait(quit_event, delay_s(attempt, 50, self.settings.backoff_ms_max, self.rng))
                     attempt += 1
                     continue

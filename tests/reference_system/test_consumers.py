@@ -10,8 +10,9 @@ import httpx
 import orjson
 import pytest
 
-from reference_system.keys import DLQ_STREAM, partition_of, stream_key
+from reference_system.keys import DLQ_STREAM, GROUP, partition_of, stream_key
 from tests.reference_system.conftest import posting, wait_for
+from tests.reference_system.tcp_proxy import Mode, TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +239,34 @@ def test_a_paused_owner_cannot_commit_behind_its_successor(system):
         sent = [b["event_id"] for b in bodies if b["key"] == key]
         assert sorted(sent, key=position.__getitem__) == sent, f"order of {key} broken after the pause"
     assert system.ledger_checks()["drift"] == []
+
+
+def test_entries_delivered_by_a_read_whose_reply_was_lost_are_claimed_after_the_failure(system):
+    """A read that fails on the wire may still have delivered (XREADGROUP ran in Redis, the reply was lost):
+    those entries sit in the consumer's pending list. After any failed read the worker claims its pending
+    entries again, or they would wait forever for an owner change (found by `explore`: a drain stuck at 2
+    events after `down consumer_redis`). Here the lost reply is made by hand: while the consumer's link is
+    refused, the test reads the new entries in the consumer's name."""
+    port = int(system.redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = TcpProxy(port)
+    try:
+        system.start_api()
+        settings = ("--lease-ms", "20000", "--partitions", "4")
+        system.start_consumer("c1", *settings, redis_url=f"redis://127.0.0.1:{proxy.port}/0")
+        system.wait_consumers(1)
+        first = posting(key="k")
+        system.submit([first])
+        system.wait_posted({first["event_id"]}, 30)
+
+        proxy.set_mode(Mode.REFUSE)
+        lost = [posting(key="k") for _ in range(5)]
+        assert [status for _, status, _ in system.submit(lost)] == [202] * 5
+        client = system.redis()
+        delivered = client.xreadgroup(GROUP, "c1", {stream_key(partition_of("k", 4)): ">"}, count=100)
+        assert sum(len(entries) for _, entries in delivered) == 5
+        log = system.log_dir / "c1.log"
+        wait_for(lambda: b"read failed" in log.read_bytes(), 30, "a failed read of the refused consumer")
+        proxy.set_mode(Mode.PASS)
+        system.wait_posted({b["event_id"] for b in lost}, 30)
+    finally:
+        proxy.close()
