@@ -40,7 +40,10 @@ def run_command(scenario_path: Path, seed: Optional[int], reports_dir: Path, run
         print(f"note: {note}", file=out)
     for verdict in outcome.verdicts:
         print(f"  {verdict.validity.value.upper():8s} {verdict.name}: {verdict.summary}", file=out)
+    if outcome.prediction is not None:
+        print(f"capacity model (a priori, same load and faults): {outcome.prediction}", file=out)
     print(f"run folder: {outcome.run_dir}", file=out)
+    print(f"report: {outcome.run_dir / 'report.html'}", file=out)
     if outcome.exit_code != 0:
         print(f"exit {outcome.exit_code}; replay with: {replay}", file=out)
     return outcome.exit_code

@@ -62,6 +62,7 @@ class RunOutcome:
     verdicts: tuple = ()
     exit_code: int = 0
     notes: tuple = ()
+    prediction: Optional[str] = None  # the capacity model's a-priori figures, one line, for the console
 
 
 def new_run_id(scenario: Scenario, now: Optional[datetime] = None) -> str:
@@ -296,15 +297,18 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     complete = history.meta.complete
     verdicts: tuple = ()
     exit_code = 0 if complete else 3
+    predicted = None
     if options.judge:
         verdicts, judged_code = _judge(history, scenario)
         exit_code = judged_code if complete else 3
-        _report(run_dir, history, verdicts, scenario, notes)
-    return RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=exit_code, notes=tuple(notes))
+        predicted = _report(run_dir, history, verdicts, scenario, notes)
+    return RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=exit_code, notes=tuple(notes),
+                      prediction=predicted)
 
 
-def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: List[str]) -> None:
-    """The report files, with the capacity model's a-priori prediction of the same load and faults laid over."""
+def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: List[str]) -> Optional[str]:
+    """The report files, with the capacity model's a-priori prediction of the same load and faults laid over;
+    returns that prediction as one line (None when the model could not run)."""
     from harness.report import write_report
 
     prediction = None
@@ -315,6 +319,11 @@ def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario
     except Exception as exc:  # noqa: BLE001 - the model is a guest in the report; its failure is named, not fatal
         notes.append(f"capacity model prediction unavailable: {type(exc).__name__}: {exc}")
     write_report(run_dir, history, verdicts, scenario.invariants, prediction=prediction)
+    if prediction is None:
+        return None
+    return (f"backlog peak {prediction.backlog_events_peak:.0f} events, latency p50 {prediction.latency_ms_p50:.1f} ms"
+            f" / p99 {prediction.latency_ms_p99:.1f} ms, {prediction.applied_count} of {prediction.arrivals_count}"
+            f" arrivals applied, {prediction.shed_count} shed")
 
 
 def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, observation, load_start_s, load_end_s,
