@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simpy  # noqa: E402  (the bare loop is SimPy by definition)
 
-from harness.capacity import (  # noqa: E402
+from harness.capacity import (  # noqa: E402 - after the sys.path line that makes the checkout importable
     Deterministic,
     Exponential,
     LogNormal,
@@ -35,8 +35,8 @@ from harness.capacity import (  # noqa: E402
     Workers,
     simulate,
 )
-from harness.faults.schedule import FaultSchedule, Link, ToxicFault, ToxicType  # noqa: E402
-from harness.load.profile import Steady, Surge  # noqa: E402
+from harness.faults.schedule import FaultSchedule, Link, ToxicFault, ToxicType  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.profile import Steady, Surge  # noqa: E402 - after the sys.path line that makes the checkout importable
 
 SERVERS, ARRIVAL_PER_S, SERVICE_PER_S = 3, 2.4, 1.0
 

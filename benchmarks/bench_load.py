@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.load.driver import LoadRunConfig, run_load  # noqa: E402
-from harness.load.generator import GeneratorConfig  # noqa: E402
-from harness.load.profile import Steady  # noqa: E402
-from harness.load.stub_api import StubBehaviour, start_stub  # noqa: E402
+from harness.load.driver import LoadRunConfig, run_load  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.generator import GeneratorConfig  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.profile import Steady  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.stub_api import StubBehaviour, start_stub  # noqa: E402 - after the sys.path line that makes the checkout importable
 
 _WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

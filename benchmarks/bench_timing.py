@@ -39,13 +39,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.faults import Direction, ToxicType  # noqa: E402  (after the sys.path line above)
-from harness.faults.toxiproxy_adapter import ToxiproxyAdapter  # noqa: E402
-from harness.load.driver import LoadRunConfig, RetryPolicy, run_load  # noqa: E402
-from harness.load.profile import MicroBurst, Steady  # noqa: E402
-from harness.load.stub_api import StubBehaviour, start_stub  # noqa: E402
-from harness.stack import LocalStack, StackConfig  # noqa: E402
-from harness.stack.ports import free_port  # noqa: E402
+from harness.faults import Direction, ToxicType  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.faults.toxiproxy_adapter import ToxiproxyAdapter  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.driver import LoadRunConfig, RetryPolicy, run_load  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.profile import MicroBurst, Steady  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.load.stub_api import StubBehaviour, start_stub  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.stack import LocalStack, StackConfig  # noqa: E402 - after the sys.path line that makes the checkout importable
+from harness.stack.ports import free_port  # noqa: E402 - after the sys.path line that makes the checkout importable
 
 SHORT_RUN = {
     "name": "bench-timing",

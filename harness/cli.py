@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so every usage error takes one path (exit 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> None:  # type: ignore[override] - argparse declares NoReturn; raising is exactly that
         raise _UsageProblem(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 

@@ -22,9 +22,9 @@ def _early_stop(signum: int, frame: object) -> None:
 
 signal.signal(signal.SIGTERM, _early_stop)
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import zlib  # noqa: E402
+import argparse  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
+import logging  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
+import zlib  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
 from typing import Optional, Sequence
 
 from reference_system.settings import SettingsError, add_settings_flags, settings_from_args

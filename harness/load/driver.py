@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Optional
 import pandas as pd
 
 from harness.errors import RunError, UsageError
-from harness.history.schema import OPS_COLUMNS, conform, empty_frame
+from harness.history.schema import OPS_COLUMNS, empty_frame
 from harness.load.child_env import child_env
 from harness.load.config import LoadModel, LoadRunConfig, RetryPolicy
 from harness.load.recorder import read_ops_file
@@ -49,7 +49,6 @@ KILL_GRACE_S = 5.0  # after SIGTERM, how long the children get to flush before S
 DEADLINE_SLACK_S = 10.0  # the driver's backstop beyond the children's own deadline
 MASTER_START_S_MAX = 30.0
 _POLL_S = 0.05
-_TYPE_RANK = {"invoke": 0, "ok": 1, "fail": 1, "info": 1}
 
 
 @dataclass(frozen=True)
@@ -345,21 +344,9 @@ def ops_frame(records: list) -> pd.DataFrame:
     """
     if not records:
         return empty_frame(OPS_COLUMNS)
-    try:  # the history store's builder, when it exists, is the one place that makes ops tables
-        from harness.history.store import ops_from_records  # type: ignore[import-not-found]
-    except ImportError:
-        ops_from_records = None
-    if ops_from_records is not None:
-        return ops_from_records(records)
-    frame = pd.DataFrame.from_records(records)
-    # Every column present before conform(): its filler for absent columns (pd.NA) cannot become float64.
-    for name in OPS_COLUMNS:
-        if name not in frame.columns:
-            frame[name] = None
-    frame["_rank"] = frame["type"].map(_TYPE_RANK).fillna(1)
-    frame = frame.sort_values(["time_s", "op_id", "_rank"], kind="stable").drop(columns="_rank")
-    frame["index"] = range(len(frame))
-    return conform(frame, OPS_COLUMNS, "ops")
+    from harness.history.store import ops_from_records  # the one place that makes ops tables
+
+    return ops_from_records(records)
 
 
 def _read_json(path: Path) -> Optional[dict]:

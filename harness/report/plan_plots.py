@@ -13,9 +13,9 @@ from typing import Mapping, Optional
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+import numpy as np  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+import pandas as pd  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 
 __all__ = ["plot_plan_comparison", "plot_plan_timelines", "plot_prediction_vs_measurement"]
 

@@ -19,14 +19,14 @@ from typing import Mapping, Optional, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+from matplotlib.figure import Figure  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+from matplotlib.ticker import FuncFormatter  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+import pandas as pd  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 
-from harness.history.schema import History  # noqa: E402
-from harness.report.figures import fault_of_figure  # noqa: E402
-from harness.report.series import (  # noqa: E402
+from harness.history.schema import History  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+from harness.report.figures import fault_of_figure  # noqa: E402 - after matplotlib.use("Agg"), which must come first
+from harness.report.series import (  # noqa: E402 - after matplotlib.use("Agg"), which must come first
     FaultWindow,
     backlog_series,
     backlog_total,

@@ -67,7 +67,7 @@ def _dead_letters(redis_url: str, timeout_s: float) -> pd.DataFrame:
             page = client.xrange("ledger:dlq", min=start, max="+", count=DLQ_PAGE)
             if not page:
                 break
-            for entry_id, fields in page:
+            for _entry_id, fields in page:
                 fields = {k.decode(): v.decode("utf-8", errors="replace") for k, v in fields.items()}
                 attempts = fields.get("attempts")
                 rows.append({

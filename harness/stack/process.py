@@ -151,7 +151,7 @@ class ManagedProcess:
                 try:
                     self.popen.wait(timeout=5.0)
                 except subprocess.TimeoutExpired:  # pragma: no cover - the kernel did not reap it
-                    raise StackError(f"{self.name} (pid {self.pid}) survived SIGKILL")
+                    raise StackError(f"{self.name} (pid {self.pid}) survived SIGKILL") from None
         # Children of the service (postgres backends) share its group: make sure none lingers.
         self.signal_group(signal.SIGKILL)
         return self.popen.returncode

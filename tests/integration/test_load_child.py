@@ -6,7 +6,6 @@ history, as a checker would.
 """
 
 import json
-import os
 import time
 
 import pandas as pd
@@ -79,7 +78,7 @@ def test_retries_are_bounded_and_a_final_503_is_resolved(tmp_path):
     assert result.complete, result.notes
     joined = pairs(result.ops)
     assert joined["event_id"].nunique() >= 5
-    for event_id, ops in joined.sort_values("time_s").groupby("event_id"):
+    for _event_id, ops in joined.sort_values("time_s").groupby("event_id"):
         submits, reads = ops[ops["f"] == "submit"], ops[ops["f"] == "status"]
         assert list(submits["attempt"]) == [1, 2, 3]
         assert (submits["type_done"] == "info").all() and (submits["error"] == "http_503").all()
@@ -125,7 +124,7 @@ def test_a_timeout_is_info_and_resolved_by_a_status_read(mixed):
     assert len(timeouts) >= 5
     assert (timeouts["type_done"] == "info").all() and timeouts["status_code"].isna().all()
     assert (timeouts["latency_ms"] >= 1000 - 1).all()
-    for op_id, op in timeouts.iterrows():
+    for _op_id, op in timeouts.iterrows():
         # The slow stand-in stored the event before its late answer: the read finds it.
         assert resolution_of(mixed, op["event_id"], op["time_s_done"]) == ["queued"]
 
@@ -139,7 +138,7 @@ def test_resets_and_5xx_are_info_and_resolved(mixed, error):
     submitted = mixed[mixed["f"] == "submit"]["event_id"].value_counts()
     once = failed[failed["event_id"].map(submitted) == 1]
     assert len(once) >= 3
-    for op_id, op in once.iterrows():
+    for _op_id, op in once.iterrows():
         assert resolution_of(mixed, op["event_id"], op["time_s_done"]) == ["not_found"]
 
 
@@ -216,7 +215,7 @@ def test_closed_model_users_wait_for_the_answer_and_think(tmp_path):
     assert result.complete, result.notes
     joined = pairs(result.ops).sort_values("time_s")
     assert joined["process"].nunique() == 3
-    for process, ops in joined.groupby("process"):
+    for _process, ops in joined.groupby("process"):
         assert len(ops) >= 4
         gaps_s = ops["time_s"].to_numpy()[1:] - ops["time_s_done"].to_numpy()[:-1]
         assert (gaps_s >= 0.2 - 0.001).all(), gaps_s  # one request at a time, then think

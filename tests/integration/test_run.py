@@ -4,7 +4,6 @@ and Ctrl-C leaves no toxic, no process, and a readable partial history."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

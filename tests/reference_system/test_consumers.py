@@ -33,7 +33,7 @@ def _kill_repeatedly(system, names, kills, rng, settings=FAST):
     """kill -9 a random consumer each time the journal has grown, then restart it under the same name."""
     for _ in range(kills):
         before = len(system.posted_ids())
-        wait_for(lambda: len(system.posted_ids()) > before + 20, 30, "the journal to grow between kills")
+        wait_for(lambda before=before: len(system.posted_ids()) > before + 20, 30, "the journal to grow between kills")
         name = rng.choice(names)
         system.kill(name)
         system.start_consumer(name, *settings)
@@ -78,7 +78,7 @@ def test_per_key_order_survives_consumer_restarts(system):
     thread.start()
     for i in range(4):
         before = len(system.posted_ids())
-        wait_for(lambda: len(system.posted_ids()) > before + 20, 30, "progress between restarts")
+        wait_for(lambda before=before: len(system.posted_ids()) > before + 20, 30, "progress between restarts")
         name = rng.choice(["c1", "c2"])
         if i % 2:
             system.kill(name)
@@ -120,7 +120,7 @@ def test_poison_events_reach_the_dlq_and_their_partition_continues(system):
     assert reasons[0].startswith("invalid: body") and "JSON" in reasons[0]
     assert reasons[1].startswith("poison: postgres 22003"), reasons[1]
     assert {letter["attempts"] for letter in letters} == {"1"}
-    assert orjson.loads(letters[[l["reason"] for l in letters].index(reasons[1])]["body"])["event_id"] == overflow[1]["event_id"]
+    assert orjson.loads(letters[[letter["reason"] for letter in letters].index(reasons[1])]["body"])["event_id"] == overflow[1]["event_id"]
     with httpx.Client(timeout=5) as http:
         status = http.get(system.url(f"/v1/events/{overflow[1]['event_id']}")).json()
     assert status["status"] == "dead_lettered" and status["reason"].startswith("poison")
@@ -219,7 +219,9 @@ def test_a_paused_owner_cannot_commit_behind_its_successor(system):
     try:
         client = system.redis()
         try:
-            owners = lambda: {(client.get(f"ledger:lease:{p}") or b"").decode().split("|")[0] for p in range(4)}
+            def owners() -> set:
+                return {(client.get(f"ledger:lease:{p}") or b"").decode().split("|")[0] for p in range(4)}
+
             wait_for(lambda: owners() == {"c2"}, 30, "c2 to take every partition over")
         finally:
             client.close()

@@ -103,7 +103,7 @@ def test_ops_the_harness_cut_short_are_not_the_apis_fault():
 
 
 def test_transport_errors_can_be_allowed_for_faults_on_the_client_link():
-    reset = lambda at: ("info", {"error": "connection_refused"})  # noqa: E731
+    reset = lambda at: ("info", {"error": "connection_refused"})  # noqa: E731 - a one-line answer table entry, read beside its neighbours
     assert judge(with_fault(during=reset)).validity is Validity.INVALID
     allowed = judge(with_fault(during=reset), degradation_errors_allowed=["connection_refused"])
     assert allowed.validity is Validity.VALID, allowed.summary

@@ -6,11 +6,9 @@ for the live stack (the live demonstration is tests/integration/test_explore_liv
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import pytest
-import yaml
 
 from harness.errors import UsageError
 from harness.explore.command import parse_budget_s

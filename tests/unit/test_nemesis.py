@@ -10,7 +10,6 @@ import pytest
 
 from harness.errors import FaultError
 from harness.faults import (
-    Direction,
     FaultSchedule,
     Link,
     LinkDown,
