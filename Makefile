@@ -10,12 +10,11 @@ demo: setup
 	$(PYTHON) -m harness.cli run scenarios/demo.yaml
 
 # The tests also open report.html in headless Chromium: setup installs it for them.
-# One pytest process: two workers (-n 2) halve the wall time but made two runs in three flaky here
-# (a free-port race between workers' stacks; an exploration episode whose outcome depends on timing).
+# Two workers, one stack each, each with its own port range (tests/conftest.py).
 test:
 	LEDGERCHAOS_WITH_CHROMIUM=1 bash scripts/setup.sh
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m pytest -q --durations=15 tests
+	$(PYTHON) -m pytest -q -n 2 --dist worksteal --durations=15 tests
 
 # No stack: pure logic, in-memory fakes, the Locust child against the stub API.
 test-fast:

@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,11 @@ import pytest
 import redis
 
 from harness.stack import LocalStack, StackConfig
+from harness.stack.ports import free_port
 
 ROOT = Path("/tmp/lc-refsys")
 REPO = Path(__file__).resolve().parents[2]
 _counter = itertools.count()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
