@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections import deque
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -178,14 +178,28 @@ def main() -> int:
         ("bare SimPy M/M/c loop (textbook: Resource, a process per customer)", n, bare_s, bare_rate),
         ("bare SimPy M/M/c loop (lean: c server processes, a deque)", n, lean_s, n / lean_s),
         ("pipeline model, M/M/c configuration", counts["mmc"], mmc_s, counts["mmc"] / mmc_s),
-        ("  the same, simulation only (no arrival drawing, no output frames)", counts["mmc_core"], mmc_core_s,
-         counts["mmc_core"] / mmc_core_s),  # fmt: skip
-        ("pipeline model, realistic (16 part., B=100, scaling, fault)", counts["realistic"], realistic_s,
-         counts["realistic"] / realistic_s),  # fmt: skip
-        ("one-hour profile, 200/s, end to end", hour_prediction.arrivals_count, hour_s,
-         hour_prediction.arrivals_count / hour_s),  # fmt: skip
+        (
+            "  the same, simulation only (no arrival drawing, no output frames)",
+            counts["mmc_core"],
+            mmc_core_s,
+            counts["mmc_core"] / mmc_core_s,
+        ),  # fmt: skip
+        (
+            "pipeline model, realistic (16 part., B=100, scaling, fault)",
+            counts["realistic"],
+            realistic_s,
+            counts["realistic"] / realistic_s,
+        ),  # fmt: skip
+        (
+            "one-hour profile, 200/s, end to end",
+            hour_prediction.arrivals_count,
+            hour_s,
+            hour_prediction.arrivals_count / hour_s,
+        ),  # fmt: skip
     ]
-    print(f"capacity model benchmark (best of {args.repeat}; Python {sys.version.split()[0]}, simpy {simpy.__version__})")
+    print(
+        f"capacity model benchmark (best of {args.repeat}; Python {sys.version.split()[0]}, simpy {simpy.__version__})"
+    )
     print(f"  {'run':70s} {'events':>9s} {'wall s':>8s} {'events/s':>10s} {'vs bare':>8s} {'vs lean':>8s}")
     for name, events, wall_s, rate in rows:
         print(f"  {name:70s} {events:9d} {wall_s:8.2f} {rate:10.0f} {rate / bare_rate:7.0%} {rate * lean_s / n:7.0%}")

@@ -44,8 +44,13 @@ def generate(ops: int, seed: int, run_dir: Path) -> dict:
     history = synthetic_history(ops, seed)
     made_s = time.perf_counter() - t0
     save_history(run_dir, history)
-    return {"ops": len(history.ops), "generate_s": made_s, "save_s": time.perf_counter() - t0 - made_s,
-            "journal_rows": len(history.observation.journal), "generate_rss_mb": _peak_rss_mb()}
+    return {
+        "ops": len(history.ops),
+        "generate_s": made_s,
+        "save_s": time.perf_counter() - t0 - made_s,
+        "journal_rows": len(history.observation.journal),
+        "generate_rss_mb": _peak_rss_mb(),
+    }
 
 
 def measure(run_dir: Path) -> dict:
@@ -108,8 +113,10 @@ def main(argv=None) -> int:
     TMP_ROOT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench-checkers-", dir=TMP_ROOT))
     rows = []
-    print(f"{'ops':>10} {'journal':>9} {'load_s':>7} {'check_s':>8} {'us/op':>6} {'rss_load_MB':>11} "
-          f"{'rss_peak_MB':>11}  verdicts")
+    print(
+        f"{'ops':>10} {'journal':>9} {'load_s':>7} {'check_s':>8} {'us/op':>6} {'rss_load_MB':>11} "
+        f"{'rss_peak_MB':>11}  verdicts"
+    )
     try:
         for size in (s for s in SIZES if s <= args.max_ops):
             run_dir = root / f"ops-{size}"
@@ -118,9 +125,12 @@ def main(argv=None) -> int:
             bad = {k: v for k, v in got["verdicts"].items() if v != "valid"}
             row = {**made, **got, "us_per_op": got["check_s"] / got["ops"] * 1e6}
             rows.append(row)
-            print(f"{got['ops']:>10} {made['journal_rows']:>9} {got['load_s']:>7.2f} {got['check_s']:>8.2f} "
-                  f"{row['us_per_op']:>6.2f} {got['rss_after_load_mb']:>11.0f} {got['rss_peak_mb']:>11.0f}  "
-                  f"{'all valid' if not bad else bad}", flush=True)
+            print(
+                f"{got['ops']:>10} {made['journal_rows']:>9} {got['load_s']:>7.2f} {got['check_s']:>8.2f} "
+                f"{row['us_per_op']:>6.2f} {got['rss_after_load_mb']:>11.0f} {got['rss_peak_mb']:>11.0f}  "
+                f"{'all valid' if not bad else bad}",
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(run_dir, ignore_errors=True)
     finally:
@@ -130,15 +140,19 @@ def main(argv=None) -> int:
         slowest = sorted(rows[-1]["per_checker_s"].items(), key=lambda kv: -kv[1])[:4]
         print(f"slowest at {rows[-1]['ops']} ops: " + ", ".join(f"{k} {v:.2f} s" for k, v in slowest))
     for before, after in zip(rows, rows[1:]):
-        print(f"check time x{after['check_s'] / before['check_s']:.1f} for x{after['ops'] / before['ops']:.0f} ops "
-              f"({before['ops']} -> {after['ops']}; equal factors = linear)")
+        print(
+            f"check time x{after['check_s'] / before['check_s']:.1f} for x{after['ops'] / before['ops']:.0f} ops "
+            f"({before['ops']} -> {after['ops']}; equal factors = linear)"
+        )
     for row in rows:
         if 900_000 <= row["ops"] <= 1_100_000:
             print(f"goal 10^6 ops <= 6 s: {row['check_s']:.2f} s -> {'met' if row['check_s'] <= 6 else 'MISSED'}")
         if row["ops"] >= 9_000_000:
             ok = row["check_s"] <= 60 and row["rss_peak_mb"] <= 8192
-            print(f"goal 10^7 ops <= 60 s within 8 GB: {row['check_s']:.1f} s, {row['rss_peak_mb']:.0f} MB -> "
-                  f"{'met' if ok else 'MISSED'}")
+            print(
+                f"goal 10^7 ops <= 60 s within 8 GB: {row['check_s']:.1f} s, {row['rss_peak_mb']:.0f} MB -> "
+                f"{'met' if ok else 'MISSED'}"
+            )
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (figures are wall-clock)")
     return 0
 

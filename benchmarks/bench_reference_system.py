@@ -86,7 +86,9 @@ def bare_server(port: int, redis_url: str) -> None:
         await send({"type": "http.response.start", "status": 202, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"status":"queued"}'})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False, log_level="warning")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False, log_level="warning"
+    )
 
 
 # ----- helpers --------------------------------------------------------------------------------------
@@ -118,8 +120,23 @@ def wrk(url: str, duration_s: int, nonce: int, rate_per_s: float = 0.0, connecti
     script.write_text(WRK_SCRIPT)
     delay_ms = int(1000 * connections / rate_per_s) if rate_per_s else 0
     env = {**os.environ, "WRK_DELAY_MS": str(delay_ms)}
-    cmd = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{duration_s}s", "--timeout", "5s",
-           "-s", str(script), url, "--", str(nonce), str(delay_ms)]
+    cmd = [
+        "wrk",
+        "-t",
+        str(WRK_THREADS),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration_s}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        str(nonce),
+        str(delay_ms),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration_s + 30).stdout
     lat = dict(re.findall(r"(p50|p90|p99|max)=([\d.]+)", out.split("LAT_MS", 1)[1]))
     totals = dict(re.findall(r"(requests|non2xx|duration_s)=([\d.]+)", out.split("TOTALS", 1)[1]))
@@ -236,7 +253,9 @@ def main() -> int:
     logs.mkdir(exist_ok=True)
 
     def spawn(name: str, argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT, cwd="/work/main")
+        proc = subprocess.Popen(
+            argv, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT, cwd="/work/main"
+        )
         procs.append(proc)
         return proc
 
@@ -251,8 +270,10 @@ def main() -> int:
 
     from redis.utils import HIREDIS_AVAILABLE
 
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine skews every figure); "
-          f"redis-py reply parser: {'hiredis' if HIREDIS_AVAILABLE else 'pure Python (pip install hiredis: faster)'}")
+    print(
+        f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine skews every figure); "
+        f"redis-py reply parser: {'hiredis' if HIREDIS_AVAILABLE else 'pure Python (pip install hiredis: faster)'}"
+    )
     with LocalStack(StackConfig(run_dir=ROOT / f"stack-{os.getpid()}", toxiproxy=False)) as services:
         try:
             # Phase 1: ceiling.
@@ -264,14 +285,22 @@ def main() -> int:
             ceiling = wrk(f"http://127.0.0.1:{port}/", 10, nonce=2)
             bare_us = 1e6 * (cpu_s(bare.pid) - cpu_before) / max(1, ceiling["ok_rate_per_s"] * ceiling["duration_s"])
             stop(bare)
-            print(f"1 ceiling (bare HTTP->XADD, {CONNECTIONS} connections): {ceiling['ok_rate_per_s']:,.0f} req/s, "
-                  f"p99 {ceiling['latency_ms']['p99']:.1f} ms, {bare_us:.0f} CPU us per request")
+            print(
+                f"1 ceiling (bare HTTP->XADD, {CONNECTIONS} connections): {ceiling['ok_rate_per_s']:,.0f} req/s, "
+                f"p99 {ceiling['latency_ms']['p99']:.1f} ms, {bare_us:.0f} CPU us per request"
+            )
 
             # Phase 2: the reference system at full speed.
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            common = ["--redis-url", services.redis_url, "--postgres-url", services.postgres_url,
-                      "--high-water-mark", "200000"]
+            common = [
+                "--redis-url",
+                services.redis_url,
+                "--postgres-url",
+                services.postgres_url,
+                "--high-water-mark",
+                "200000",
+            ]
             spawn("api", [sys.executable, "-m", "reference_system", "api", "--port", str(port), *common])
             wait_http(base + "/v1/health")
             for i in (1, 2):
@@ -279,8 +308,13 @@ def main() -> int:
             time.sleep(2)  # consumers import and take their leases (setup, not a measurement)
             wrk(base + "/v1/events", 2, nonce=3)
             wait_drained(base)
-            watched = {"api": procs[-3].pid, "c1": procs[-2].pid, "c2": procs[-1].pid,
-                       "redis": services.pids[0], "postgres": services.pids[1]}
+            watched = {
+                "api": procs[-3].pid,
+                "c1": procs[-2].pid,
+                "c2": procs[-1].pid,
+                "redis": services.pids[0],
+                "postgres": services.pids[1],
+            }
             cpu_before = {n: cpu_s(p, n == "postgres") for n, p in watched.items()}
             before = metrics(base)
             t0 = time.monotonic()
@@ -290,11 +324,17 @@ def main() -> int:
             cpu = {n: (cpu_s(p, n == "postgres") - cpu_before[n]) / span for n, p in watched.items()}
             accepted_rate = (accepted(after) - accepted(before)) / span
             posted_rate = (posted(after) - posted(before)) / span
-            print(f"2 saturation: offered {full['rate_per_s']:,.0f} req/s, accepted {accepted_rate:,.0f}/s, "
-                  f"posted {posted_rate:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f}, "
-                  f"p99 {full['latency_ms']['p99']:.1f} ms")
-            print("  CPU cores used: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
-                  + "; CPU us per event: " + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items()))
+            print(
+                f"2 saturation: offered {full['rate_per_s']:,.0f} req/s, accepted {accepted_rate:,.0f}/s, "
+                f"posted {posted_rate:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f}, "
+                f"p99 {full['latency_ms']['p99']:.1f} ms"
+            )
+            print(
+                "  CPU cores used: "
+                + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
+                + "; CPU us per event: "
+                + ", ".join(f"{n} {1e6 * v / max(accepted_rate, 1):.0f}" for n, v in cpu.items())
+            )
             sat_growth = backlog(after) - backlog(before)
             # Saturation counts as sustained when the backlog did not grow (beyond one batch per partition).
             sustained_sat = accepted_rate - sat_growth / span if sat_growth <= 4 * 256 else 0.0
@@ -313,16 +353,20 @@ def main() -> int:
             # (the posted counter lags by up to one 0.5 s publishing period, so it is not used here).
             sustained_paced = (accepted(after) - accepted(before) - growth) / span if growth <= 4 * 256 else 0.0
             sustained = max(sustained_sat, sustained_paced)
-            print(f"3 sustained: paced at {target:,.0f}/s -> offered {paced_run['rate_per_s']:,.0f}/s, "
-                  f"through {sustained_paced:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f} "
-                  f"(growth {growth:+.0f}), ingest p99 {paced_run['latency_ms']['p99']:.1f} ms")
+            print(
+                f"3 sustained: paced at {target:,.0f}/s -> offered {paced_run['rate_per_s']:,.0f}/s, "
+                f"through {sustained_paced:,.0f}/s, backlog {backlog(before):.0f} -> {backlog(after):.0f} "
+                f"(growth {growth:+.0f}), ingest p99 {paced_run['latency_ms']['p99']:.1f} ms"
+            )
             wait_drained(base)
 
             # Phase 4: half rate latency.
             half = paced(base + "/v1/events", 10, nonce=6, rate_per_s=sustained / 2)
             lat = half["latency_ms"]
-            print(f"4 half rate: offered {half['rate_per_s']:,.0f}/s, ingest latency p50 {lat['p50']:.2f} ms, "
-                  f"p90 {lat['p90']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms")
+            print(
+                f"4 half rate: offered {half['rate_per_s']:,.0f}/s, ingest latency p50 {lat['p50']:.2f} ms, "
+                f"p90 {lat['p90']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms"
+            )
             wait_drained(base)
 
             # Phase 5: audit.
@@ -330,14 +374,20 @@ def main() -> int:
             final = metrics(base)
             rows = sql(services.postgres_url, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM journal")[0]
             drift = sql(services.postgres_url, "SELECT count(*) AS n FROM ledger_projection_drift()")[0]["n"]
-            print(f"5 audit: accepted {accepted(final):,.0f}, journal rows {rows['n']:,}, distinct ids {rows['d']:,}, "
-                  f"projection drift rows {drift}")
+            print(
+                f"5 audit: accepted {accepted(final):,.0f}, journal rows {rows['n']:,}, distinct ids {rows['d']:,}, "
+                f"projection drift rows {drift}"
+            )
             share = sustained / ceiling["ok_rate_per_s"]
-            print(f"\nsustained end-to-end rate = {sustained:,.0f} events/s "
-                  f"(the better of saturation {sustained_sat:,.0f}/s and paced {sustained_paced:,.0f}/s, "
-                  f"each counted only when the backlog did not grow)")
-            print(f"sustained/ceiling = {share:.0%} (goal >= 80%); half-rate ingest p99 = {lat['p99']:.2f} ms "
-                  f"(goal <= 20 ms); load average after: {os.getloadavg()[0]:.2f}")
+            print(
+                f"\nsustained end-to-end rate = {sustained:,.0f} events/s "
+                f"(the better of saturation {sustained_sat:,.0f}/s and paced {sustained_paced:,.0f}/s, "
+                f"each counted only when the backlog did not grow)"
+            )
+            print(
+                f"sustained/ceiling = {share:.0%} (goal >= 80%); half-rate ingest p99 = {lat['p99']:.2f} ms "
+                f"(goal <= 20 ms); load average after: {os.getloadavg()[0]:.2f}"
+            )
             ok = rows["n"] == rows["d"] == int(accepted(final)) and drift == 0
             return 0 if ok else 1
         finally:

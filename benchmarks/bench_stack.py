@@ -37,7 +37,9 @@ def main() -> int:
     print(f"stack (redis + postgres initdb + toxiproxy), {len(ups)} starts")
     print(f"  import harness.stack      {import_s * 1000:8.1f} ms")
     print(f"  cold up (first start)     {ups[0]:8.3f} s   (goal <= 5 s)")
-    print(f"  warm up (median of rest)  {statistics.median(ups[1:]):8.3f} s   min {min(ups[1:]):.3f} max {max(ups[1:]):.3f}")
+    print(
+        f"  warm up (median of rest)  {statistics.median(ups[1:]):8.3f} s   min {min(ups[1:]):.3f} max {max(ups[1:]):.3f}"
+    )
     print(f"  down (median)             {statistics.median(downs):8.3f} s")
     return 0 if ups[0] <= 5.0 else 1
 

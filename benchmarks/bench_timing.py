@@ -54,8 +54,14 @@ SHORT_RUN = {
     "system": {"consumers": 2, "partitions": 4},
     "load": {"profile": {"kind": "steady", "base_rate_per_s": 100, "duration_s": 12}, "generator": {"accounts": 200}},
     "faults": [
-        {"kind": "toxic", "link": "consumer_redis", "toxic": "latency", "attributes": {"latency": 100},
-         "start_s": 3, "duration_s": 3},
+        {
+            "kind": "toxic",
+            "link": "consumer_redis",
+            "toxic": "latency",
+            "attributes": {"latency": 100},
+            "start_s": 3,
+            "duration_s": 3,
+        },
         {"kind": "process", "action": "kill", "target": "one_consumer", "start_s": 7, "duration_s": 2},
     ],
     "phases": {"warmup_s": 2, "drain_s_max": 30},
@@ -102,7 +108,9 @@ def ping_figures(services) -> None:
         toxic_s = _ping_s(through, 5)
         added_ratio = (np.median(toxic_s) - np.median(through_s)) / 0.200
         print(f"  redis ping direct (anchor)    {_ms(direct_s)}")
-        print(f"  through toxiproxy             {_ms(through_s)}  ratio to direct {np.median(through_s) / np.median(direct_s):.1f}x")
+        print(
+            f"  through toxiproxy             {_ms(through_s)}  ratio to direct {np.median(through_s) / np.median(direct_s):.1f}x"
+        )
         print(f"  with a 200 ms latency toxic   {_ms(toxic_s)}  added / 200 ms = {added_ratio:.3f}")
     finally:
         proxies.delete_proxy("bench_redis")
@@ -110,9 +118,16 @@ def ping_figures(services) -> None:
 
 def load_figures(tmp: Path, anchor_p50_s: float) -> None:
     with start_stub(StubBehaviour(), duration_s_max=120) as stub:
-        config = LoadRunConfig(api_url=stub.url, profile=MicroBurst(base_rate_per_s=100, duration_s=4.0), seed=1,
-                               t0_monotonic=time.monotonic(), start_offset_s=1.5, ops_dir=tmp / "burst", users=100,
-                               request_timeout_s=2.0)
+        config = LoadRunConfig(
+            api_url=stub.url,
+            profile=MicroBurst(base_rate_per_s=100, duration_s=4.0),
+            seed=1,
+            t0_monotonic=time.monotonic(),
+            start_offset_s=1.5,
+            ops_dir=tmp / "burst",
+            users=100,
+            request_timeout_s=2.0,
+        )
         ops = run_load(config).ops
     sent = ops[(ops["type"] == "invoke") & (ops["attempt"] == 1) & (ops["f"] == "submit")]
     lag_s = (sent["time_s"] - sent["intended_time_s"]).to_numpy()
@@ -120,9 +135,17 @@ def load_figures(tmp: Path, anchor_p50_s: float) -> None:
 
     behaviour = StubBehaviour(reject_status=429, reject_first_attempts=2, retry_after_s=0.3)
     with start_stub(behaviour, duration_s_max=120) as stub:
-        config = LoadRunConfig(api_url=stub.url, profile=Steady(base_rate_per_s=20, duration_s=1.0), seed=7,
-                               t0_monotonic=time.monotonic(), start_offset_s=1.5, ops_dir=tmp / "retry", users=50,
-                               request_timeout_s=2.0, retry=RetryPolicy())
+        config = LoadRunConfig(
+            api_url=stub.url,
+            profile=Steady(base_rate_per_s=20, duration_s=1.0),
+            seed=7,
+            t0_monotonic=time.monotonic(),
+            start_offset_s=1.5,
+            ops_dir=tmp / "retry",
+            users=50,
+            request_timeout_s=2.0,
+            retry=RetryPolicy(),
+        )
         ops = run_load(config).ops
     invokes = ops[ops["type"] == "invoke"].set_index("op_id")
     done = ops[ops["type"] != "invoke"].set_index("op_id")["time_s"].rename("time_s_done")
@@ -139,10 +162,25 @@ def api_figures(services, tmp: Path) -> None:
     proxy = proxies.create_proxy("bench_api_redis", f"127.0.0.1:{urlparse(services.redis_url).port}")
     port = free_port()
     log = open(tmp / "api.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "reference_system", "api", "--port", str(port),
-                             "--redis-url", f"redis://127.0.0.1:{proxy.listen_port}/0",
-                             "--postgres-url", services.postgres_url, "--redis-timeout-ms", "300"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reference_system",
+            "api",
+            "--port",
+            str(port),
+            "--redis-url",
+            f"redis://127.0.0.1:{proxy.listen_port}/0",
+            "--postgres-url",
+            services.postgres_url,
+            "--redis-timeout-ms",
+            "300",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
     try:
         import httpx
 
@@ -158,8 +196,14 @@ def api_figures(services, tmp: Path) -> None:
         took = []
         with httpx.Client(timeout=10) as client:
             for i in range(10):
-                body = {"event_id": f"00000000-0000-4000-8000-{i:012d}", "key": "k", "debit_account": "a",
-                        "credit_account": "b", "amount_minor": 1, "currency": "EUR"}
+                body = {
+                    "event_id": f"00000000-0000-4000-8000-{i:012d}",
+                    "key": "k",
+                    "debit_account": "a",
+                    "credit_account": "b",
+                    "amount_minor": 1,
+                    "currency": "EUR",
+                }
                 began = time.perf_counter()
                 status = client.post(f"{url}/v1/events", json=body).status_code
                 took.append(time.perf_counter() - began)
@@ -170,7 +214,9 @@ def api_figures(services, tmp: Path) -> None:
         began = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-        print(f"  API stop on SIGTERM           {(time.perf_counter() - began) * 1000:8.1f} ms (exit {proc.returncode})")
+        print(
+            f"  API stop on SIGTERM           {(time.perf_counter() - began) * 1000:8.1f} ms (exit {proc.returncode})"
+        )
     finally:
         if proc.poll() is None:
             proc.kill()

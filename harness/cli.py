@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
 
 from harness import __version__
 from harness.errors import LedgerchaosError, UsageError
@@ -71,7 +71,7 @@ def _cmd_stack_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _settings(pairs: List[str]) -> Dict[str, str]:
+def _settings(pairs: list[str]) -> dict[str, str]:
     settings = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -85,7 +85,9 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
     stack = sub.add_parser("stack", help="the local stack of real services")
     stack_sub = stack.add_subparsers(dest="stack_command", metavar="COMMAND", parser_class=_Parser)
     stack_sub.required = True
-    up = stack_sub.add_parser("up", help="start Redis, PostgreSQL and Toxiproxy, print their addresses, run until Ctrl-C")
+    up = stack_sub.add_parser(
+        "up", help="start Redis, PostgreSQL and Toxiproxy, print their addresses, run until Ctrl-C"
+    )
     up.add_argument("--run-dir", help="folder for data and logs (default: a fresh temporary folder)")
     up.add_argument("--keep", action="store_true", help="keep the folder after stopping")
     up.add_argument("--no-toxiproxy", action="store_true", help="do not start the Toxiproxy server")
@@ -93,16 +95,21 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--postgres-port", type=int, default=0, help="fixed PostgreSQL port (default: a free one)")
     up.add_argument("--toxiproxy-port", type=int, default=0, help="fixed Toxiproxy API port (default: a free one)")
     up.add_argument(
-        "--postgres-setting", action="append", default=[], metavar="KEY=VALUE",
+        "--postgres-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a PostgreSQL setting, e.g. shared_buffers=256MB (repeatable)",
     )
-    up.add_argument("--duration-s", type=float, default=0, help="stop by itself after this many seconds (default: never)")
+    up.add_argument(
+        "--duration-s", type=float, default=0, help="stop by itself after this many seconds (default: never)"
+    )
     up.set_defaults(handler=_cmd_stack_up)
 
 
 # Subcommands that other packages contribute: name -> function adding its parser.
 # Kept as a list so this module stays a thin table of commands.
-def _extra_commands() -> List[Callable[[argparse._SubParsersAction], None]]:
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     from harness import commands
 
     return commands.REGISTRY
@@ -124,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _UsageProblem as problem:

@@ -8,8 +8,8 @@ which package does the work.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List
 
 __all__ = ["REGISTRY"]
 
@@ -47,15 +47,22 @@ def _run(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="replay with this seed (default: the file's)")
     parser.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     parser.add_argument("--run-id", default=None, help="name of the run folder (default: <name>-<time>-s<seed>)")
-    parser.add_argument("--variant", default=None,
-                        help="run the reference system as this variant instead of the file's (e.g. correct)")
+    parser.add_argument(
+        "--variant", default=None, help="run the reference system as this variant instead of the file's (e.g. correct)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no live display")
 
     def handle(args: argparse.Namespace) -> int:
         from harness.run.command import run_command
 
-        return run_command(Path(args.scenario), args.seed, Path(args.reports_dir), args.run_id,
-                           progress=not args.no_progress, variant=args.variant)
+        return run_command(
+            Path(args.scenario),
+            args.seed,
+            Path(args.reports_dir),
+            args.run_id,
+            progress=not args.no_progress,
+            variant=args.variant,
+        )
 
     parser.set_defaults(handler=handle)
 
@@ -71,8 +78,9 @@ def _explore(sub: argparse._SubParsersAction) -> None:
     def handle(args: argparse.Namespace) -> int:
         from harness.explore.command import explore_command
 
-        return explore_command(Path(args.scenario), args.budget, Path(args.reports_dir), args.max_examples,
-                               args.replays)
+        return explore_command(
+            Path(args.scenario), args.budget, Path(args.reports_dir), args.max_examples, args.replays
+        )
 
     parser.set_defaults(handler=handle)
 
@@ -98,8 +106,7 @@ def _suite(sub: argparse._SubParsersAction) -> None:
     def handle(args: argparse.Namespace) -> int:
         from harness.run.suite import suite_command
 
-        return suite_command(Path(args.scenarios_dir), Path(args.junit) if args.junit else None,
-                             Path(args.reports_dir))
+        return suite_command(Path(args.scenarios_dir), Path(args.junit) if args.junit else None, Path(args.reports_dir))
 
     parser.set_defaults(handler=handle)
 
@@ -108,8 +115,9 @@ def _compare(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("compare", help="what got better or worse between two runs")
     parser.add_argument("run_a", help="the earlier run folder (the reference)")
     parser.add_argument("run_b", help="the later run folder")
-    parser.add_argument("--threshold-pct", type=float, default=10.0,
-                        help="a regression past this share fails the command (default 10)")
+    parser.add_argument(
+        "--threshold-pct", type=float, default=10.0, help="a regression past this share fails the command (default 10)"
+    )
 
     def handle(args: argparse.Namespace) -> int:
         from harness.report import compare_command
@@ -119,4 +127,12 @@ def _compare(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-REGISTRY: List[Callable[[argparse._SubParsersAction], None]] = [_run, _check, _report, _suite, _compare, _plan, _explore]
+REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [
+    _run,
+    _check,
+    _report,
+    _suite,
+    _compare,
+    _plan,
+    _explore,
+]

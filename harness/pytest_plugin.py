@@ -16,9 +16,10 @@ test's tmp_path); the session's report folders are listed at the end of the run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import pytest
 
@@ -47,8 +48,10 @@ class ScenarioResult:
 
     def explain(self) -> str:
         """A few lines for an assertion message: the verdicts that did not hold, the report, the replay."""
-        lines = [f"ledgerchaos {self.summary.get('scenario')}: {str(self.summary.get('outcome')).upper()} "
-                 f"(exit {self.exit_code})"]
+        lines = [
+            f"ledgerchaos {self.summary.get('scenario')}: {str(self.summary.get('outcome')).upper()} "
+            f"(exit {self.exit_code})"
+        ]
         lines += [f"  {note}" for note in self.summary.get("notes") or ()]
         lines += [f"  {v.validity.value.upper()} {v.name}: {v.summary}" for v in self.verdicts if not v.valid]
         lines += [f"  report: {self.report_html}", f"  replay: {self.replay_command}"]
@@ -57,8 +60,12 @@ class ScenarioResult:
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("ledgerchaos")
-    group.addoption("--ledgerchaos-reports", default=None, metavar="DIR",
-                    help="where ledgerchaos_scenario writes run folders (default: each test's tmp_path)")
+    group.addoption(
+        "--ledgerchaos-reports",
+        default=None,
+        metavar="DIR",
+        help="where ledgerchaos_scenario writes run folders (default: each test's tmp_path)",
+    )
 
 
 def pytest_configure(config) -> None:
@@ -72,20 +79,29 @@ def ledgerchaos_scenario(request, tmp_path):
     reports_dir = Path(option) if option else tmp_path / "reports"
     written = request.config.stash.get(_REPORTS_KEY, [])
 
-    def run(scenario: Union[str, Path, Mapping[str, Any]], seed: Optional[int] = None,
-            run_id: Optional[str] = None) -> ScenarioResult:
+    def run(
+        scenario: str | Path | Mapping[str, Any], seed: int | None = None, run_id: str | None = None
+    ) -> ScenarioResult:
         from harness.report.write import write_report
         from harness.run.engine import RunOptions, run_scenario
         from harness.scenario import load_scenario, scenario_from_mapping
 
-        loaded = (scenario_from_mapping(scenario, seed=seed) if isinstance(scenario, Mapping)
-                  else load_scenario(Path(scenario), seed=seed))
+        loaded = (
+            scenario_from_mapping(scenario, seed=seed)
+            if isinstance(scenario, Mapping)
+            else load_scenario(Path(scenario), seed=seed)
+        )
         outcome = run_scenario(loaded, RunOptions(reports_dir=reports_dir, run_id=run_id))
         files = write_report(outcome.run_dir, outcome.history, outcome.verdicts, loaded.invariants)
         written.append(files.report_html)
-        return ScenarioResult(exit_code=max(outcome.exit_code, files.exit_code), verdicts=tuple(outcome.verdicts),
-                              run_dir=outcome.run_dir, report_html=files.report_html, summary=files.summary,
-                              replay_command=files.summary["replay_command"])
+        return ScenarioResult(
+            exit_code=max(outcome.exit_code, files.exit_code),
+            verdicts=tuple(outcome.verdicts),
+            run_dir=outcome.run_dir,
+            report_html=files.report_html,
+            summary=files.summary,
+            replay_command=files.summary["replay_command"],
+        )
 
     return run
 

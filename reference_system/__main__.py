@@ -25,7 +25,7 @@ signal.signal(signal.SIGTERM, _early_stop)
 import argparse  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
 import logging  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
 import zlib  # noqa: E402 - after the SIGTERM handler, installed before the slow imports
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from reference_system.settings import SettingsError, add_settings_flags, settings_from_args
 
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:

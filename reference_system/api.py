@@ -12,8 +12,9 @@ import gc
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import asyncpg
 import orjson
@@ -22,9 +23,9 @@ from redis.exceptions import RedisError
 
 from reference_system.broker import (
     BrokerUnavailable,
-    PartitionMismatch,
     Enqueuer,
     Outcome,
+    PartitionMismatch,
     backlog_by_partition,
     ensure_groups,
 )
@@ -58,7 +59,9 @@ _JSON = [(b"content-type", b"application/json")]
 class IngestApp:
     """ASGI callable. State is created in the lifespan startup and closed at shutdown."""
 
-    def __init__(self, settings: Settings, redis_url: str, postgres_url: str, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, settings: Settings, redis_url: str, postgres_url: str, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.settings = settings
         self.redis_url = redis_url
         self.postgres_url = postgres_url
@@ -69,9 +72,9 @@ class IngestApp:
         self._retry_after = [(b"retry-after", str(settings.retry_after_s).encode())]
         self.outcomes = {name: 0 for name in OUTCOMES}
         self.ingest_latency = Histogram(INGEST_BUCKETS_S)
-        self.redis: Optional[aioredis.Redis] = None
-        self.enqueuer: Optional[Enqueuer] = None
-        self.pg: Optional[asyncpg.Pool] = None
+        self.redis: aioredis.Redis | None = None
+        self.enqueuer: Enqueuer | None = None
+        self.pg: asyncpg.Pool | None = None
         self._openapi = OPENAPI_PATH.read_bytes()
 
     # ----- lifecycle -----------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class IngestApp:
                 break
             except PartitionMismatch:
                 raise
-            except (RedisError, OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError, asyncpg.PostgresError) as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"could not reach Redis/PostgreSQL within {SETUP_S_MAX:g} s: {exc}") from exc
                 log.warning("startup: %s; retrying", exc)
@@ -116,7 +119,7 @@ class IngestApp:
         if self.pg:
             try:
                 await asyncio.wait_for(self.pg.close(), 2.0)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 self.pg.terminate()
         if self.redis:
             await self.redis.aclose()
@@ -152,7 +155,7 @@ class IngestApp:
             if path == "/v1/events" and method == "POST":
                 await self._post_event(scope, receive, send)
             elif path.startswith("/v1/events/") and method == "GET":
-                await self._get_event(path[len("/v1/events/"):], send)
+                await self._get_event(path[len("/v1/events/") :], send)
             elif path == "/v1/health" and method == "GET":
                 await self._health(send)
             elif path == "/metrics" and method == "GET":
@@ -160,7 +163,7 @@ class IngestApp:
             elif path == "/openapi.json" and method == "GET":
                 await _send(send, 200, self._openapi, _JSON)
             elif path.startswith("/v1/breaker/") and path.endswith("/resume") and method == "POST":
-                await self._resume(path[len("/v1/breaker/"):-len("/resume")], receive, send)
+                await self._resume(path[len("/v1/breaker/") : -len("/resume")], receive, send)
             else:
                 await _error(send, 404, "not_found", "path", f"no route for {method} {path}; see /openapi.json")
         except Exception:  # a bug must still answer, and be logged with its traceback
@@ -192,7 +195,12 @@ class IngestApp:
         try:
             result = await self.enqueuer.enqueue(posting.event_id, partition, posting.canonical())
         except BrokerUnavailable as exc:
-            return 503, _err("unavailable", "", f"broker unavailable, retry later: {exc}"), _JSON + self._retry_after, "unavailable"
+            return (
+                503,
+                _err("unavailable", "", f"broker unavailable, retry later: {exc}"),
+                _JSON + self._retry_after,
+                "unavailable",
+            )
         if result.outcome is Outcome.CONFLICT:
             detail = "this event_id was already accepted with another body; use a new event_id"
             return 409, _err("conflict", "event_id", detail), _JSON, "conflict"
@@ -221,11 +229,15 @@ class IngestApp:
             redis_ok = False
         status, reason, partition = (v.decode() if isinstance(v, bytes) else v for v in record)
         if status == "dead_lettered":
-            await _send(send, 200, orjson.dumps({"event_id": event_id, "status": "dead_lettered", "reason": reason}), _JSON)
+            await _send(
+                send, 200, orjson.dumps({"event_id": event_id, "status": "dead_lettered", "reason": reason}), _JSON
+            )
             return
         try:
             async with asyncio.timeout(self._pg_s):
-                posted = await self.pg.fetchval("SELECT seq FROM journal WHERE event_id = $1 LIMIT 1", uuid.UUID(event_id))
+                posted = await self.pg.fetchval(
+                    "SELECT seq FROM journal WHERE event_id = $1 LIMIT 1", uuid.UUID(event_id)
+                )
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError):
             await _error(send, 503, "unavailable", "", "ledger unreachable, retry later", self._retry_after)
             return
@@ -266,7 +278,10 @@ class IngestApp:
                 reasons[flow.decode()] = state["reason"]
         alive = sum(1 for _, score in consumers if score >= now_ms - ALIVE_S * 1000)
         per_consumer = {
-            name: ({k.decode(): v.decode() for k, v in replies[2 * i].items()}, {k.decode(): v.decode() for k, v in replies[2 * i + 1].items()})
+            name: (
+                {k.decode(): v.decode() for k, v in replies[2 * i].items()},
+                {k.decode(): v.decode() for k, v in replies[2 * i + 1].items()},
+            )
             for i, name in enumerate(names)
         }
         return {
@@ -321,14 +336,19 @@ class IngestApp:
         by_kind: dict[str, float] = {}
         e2e = Histogram(E2E_BUCKETS_S)
         inflight = 0.0
-        utilisation = Family("ledger_consumer_utilisation", "gauge", "Share of time each live consumer spent applying batches.")
+        utilisation = Family(
+            "ledger_consumer_utilisation", "gauge", "Share of time each live consumer spent applying batches."
+        )
         for name, (counters, gauges) in system["consumers"].items():
             for key in ("posted", "retries", "dead_letters", "batches", "skipped_duplicates", "busy_s"):
                 totals[key] = totals.get(key, 0.0) + float(counters.get(key, 0))
             for key, value in counters.items():
                 if "_k_" in key:
                     by_kind[key] = by_kind.get(key, 0.0) + float(value)
-            e2e.add([int(counters.get(f"e2e_{i}", 0)) for i in range(len(E2E_BUCKETS_S) + 1)], float(counters.get("e2e_sum", 0)))
+            e2e.add(
+                [int(counters.get(f"e2e_{i}", 0)) for i in range(len(E2E_BUCKETS_S) + 1)],
+                float(counters.get("e2e_sum", 0)),
+            )
             if gauges:
                 inflight += float(gauges.get("inflight", 0))
                 utilisation.add(float(gauges.get("utilisation", 0)), consumer=name)
@@ -340,32 +360,52 @@ class IngestApp:
             breaker.add(0 if state == "closed" else 1, flow=flow)
         hist = Family("ledger_end_to_end_latency_seconds", "histogram", "Broker acceptance to ledger commit.")
         hist.samples = e2e.samples("ledger_end_to_end_latency_seconds")
-        retries_kind = Family("ledger_retries_by_kind_total", "counter", "Retries by cause: read, redis, unavailable, transient, poison.")
-        letters_kind = Family("ledger_dead_letters_by_kind_total", "counter", "Dead letters by cause: invalid, poison, exhausted, anomaly.")
+        retries_kind = Family(
+            "ledger_retries_by_kind_total", "counter", "Retries by cause: read, redis, unavailable, transient, poison."
+        )
+        letters_kind = Family(
+            "ledger_dead_letters_by_kind_total",
+            "counter",
+            "Dead letters by cause: invalid, poison, exhausted, anomaly.",
+        )
         for key, value in sorted(by_kind.items()):
             prefix, kind = key.split("_k_", 1)
             (retries_kind if prefix == "retries" else letters_kind).add(value, kind=kind)
         families += [
             hist,
             backlog,
-            Family("ledger_posted_events_total", "counter", "Events newly written to the journal.").add(totals.get("posted", 0)),
-            Family("ledger_skipped_duplicates_total", "counter", "Redelivered events the journal already held.").add(totals.get("skipped_duplicates", 0)),
+            Family("ledger_posted_events_total", "counter", "Events newly written to the journal.").add(
+                totals.get("posted", 0)
+            ),
+            Family("ledger_skipped_duplicates_total", "counter", "Redelivered events the journal already held.").add(
+                totals.get("skipped_duplicates", 0)
+            ),
             Family("ledger_batches_total", "counter", "Batches committed.").add(totals.get("batches", 0)),
-            Family("ledger_retries_total", "counter", "Retried downstream calls (any kind).").add(totals.get("retries", 0)),
-            Family("ledger_dead_letters_total", "counter", "Events sent to the dead-letter queue.").add(totals.get("dead_letters", 0)),
+            Family("ledger_retries_total", "counter", "Retried downstream calls (any kind).").add(
+                totals.get("retries", 0)
+            ),
+            Family("ledger_dead_letters_total", "counter", "Events sent to the dead-letter queue.").add(
+                totals.get("dead_letters", 0)
+            ),
             retries_kind,
             letters_kind,
             Family("ledger_dead_letter_queue_events", "gauge", "Entries in ledger:dlq.").add(system["dlq"]),
-            Family("ledger_consumer_inflight_events", "gauge", "Events read and not yet acknowledged by live consumers.").add(inflight),
+            Family(
+                "ledger_consumer_inflight_events", "gauge", "Events read and not yet acknowledged by live consumers."
+            ).add(inflight),
             utilisation,
-            Family("ledger_consumers_alive", "gauge", "Consumers with a fresh heartbeat.").add(system["consumers_alive"]),
+            Family("ledger_consumers_alive", "gauge", "Consumers with a fresh heartbeat.").add(
+                system["consumers_alive"]
+            ),
             breaker,
         ]
         return render(families)
 
     async def _resume(self, flow: str, receive: Callable, send: Callable) -> None:
         if flow not in {flow_name(p) for p in range(self.settings.partitions)}:
-            await _error(send, 404, "not_found", "flow", f"{flow!r} is not a flow; flows are p0..p{self.settings.partitions - 1}")
+            await _error(
+                send, 404, "not_found", "flow", f"{flow!r} is not a flow; flows are p0..p{self.settings.partitions - 1}"
+            )
             return
         raw = await _read_body(receive, 1024) or b"{}"
         try:
@@ -373,7 +413,9 @@ class IngestApp:
         except (orjson.JSONDecodeError, AttributeError):
             action = None
         if action not in ("apply", "dead_letter"):
-            await _error(send, 400, "invalid", "action", "must be 'apply' (the held events are legitimate) or 'dead_letter'")
+            await _error(
+                send, 400, "invalid", "action", "must be 'apply' (the held events are legitimate) or 'dead_letter'"
+            )
             return
         state = orjson.dumps({"state": "resume", "action": action, "since_ms": int(time.time() * 1000)})
         try:
@@ -385,7 +427,7 @@ class IngestApp:
         await _send(send, 202, orjson.dumps({"flow": flow, "action": action}), _JSON)
 
 
-async def _read_body(receive: Callable, limit: int) -> Optional[bytes]:
+async def _read_body(receive: Callable, limit: int) -> bytes | None:
     """The request body, or None once it passes `limit` bytes (the rest is not buffered)."""
     message = await receive()
     first = message.get("body", b"")

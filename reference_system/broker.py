@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
-from typing import Optional
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -21,7 +20,15 @@ from reference_system.settings import Settings, Variant
 
 CONFIG_HASH = "ledger:config"
 
-__all__ = ["PartitionMismatch", "Outcome", "EnqueueResult", "Enqueuer", "BrokerUnavailable", "ensure_groups", "backlog_by_partition"]
+__all__ = [
+    "PartitionMismatch",
+    "Outcome",
+    "EnqueueResult",
+    "Enqueuer",
+    "BrokerUnavailable",
+    "ensure_groups",
+    "backlog_by_partition",
+]
 
 # KEYS[1] idempotency record, KEYS[2] target stream, KEYS[3..] every partition stream (backlog).
 # ARGV[1] canonical body, ARGV[2] high-water mark (-1: none), ARGV[3] record TTL s,
@@ -116,10 +123,10 @@ class Enqueuer:
         self._client = client
         self._settings = settings
         self._queue: asyncio.Queue[tuple[bytes, int, bytes, asyncio.Future]] = asyncio.Queue(QUEUE_MAX)
-        self._sha: Optional[str] = None
+        self._sha: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._flushers = flushers
-        self._timeout_s: Optional[float] = settings.redis_timeout_ms / 1000 if settings.timeouts_on else None
+        self._timeout_s: float | None = settings.redis_timeout_ms / 1000 if settings.timeouts_on else None
         self._down_until = 0.0  # loop time before which requests fail at once (Redis just failed)
         hwm = -1 if settings.variant is Variant.NO_BACKPRESSURE else settings.high_water_mark
         check = b"0" if settings.variant is Variant.NO_IDEMPOTENCY else b"1"
@@ -195,8 +202,17 @@ class Enqueuer:
     def _pack(self, sha: bytes, item: tuple) -> bytes:
         idem, partition, body, _ = item
         return b"".join(
-            (self._header, _bulk(b"EVALSHA"), _bulk(sha), self._packed_numkeys, _bulk(idem),
-             self._streams[partition], _bulk(body), self._middle, self._tails[partition])
+            (
+                self._header,
+                _bulk(b"EVALSHA"),
+                _bulk(sha),
+                self._packed_numkeys,
+                _bulk(idem),
+                self._streams[partition],
+                _bulk(body),
+                self._middle,
+                self._tails[partition],
+            )
         )
 
     async def _send(self, batch: list, reload_left: int = 1) -> list:
@@ -239,4 +255,3 @@ def _result(reply: list) -> EnqueueResult:
     if code == 2:
         return EnqueueResult(Outcome.CONFLICT)
     return EnqueueResult(Outcome.BACKPRESSURE, backlog=int(value))
-

@@ -17,8 +17,8 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import asyncpg
 import orjson
@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from reference_system import lease
 from reference_system.backoff import delay_s
+from reference_system.broker import ensure_groups
 from reference_system.detector import Detector, Observation
 from reference_system.keys import (
     BREAKER_HASH,
@@ -45,7 +46,6 @@ from reference_system.metrics import E2E_BUCKETS_S, Histogram
 from reference_system.posting import InvalidPosting, Posting, parse_stored
 from reference_system.schema import ensure_schema
 from reference_system.settings import Settings, Variant
-from reference_system.broker import ensure_groups
 
 __all__ = ["Consumer", "run_consumer", "HEARTBEAT_S"]
 
@@ -114,7 +114,7 @@ class Counters:
 class Entry:
     stream_id: str
     body: bytes
-    posting: Optional[Posting]
+    posting: Posting | None
     at_ms: int
 
 
@@ -174,7 +174,7 @@ class Consumer:
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self._publish()
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             pass
         await self.redis.aclose()
 
@@ -191,7 +191,7 @@ class Consumer:
                     await conn.close()
                 await ensure_groups(self.redis, self.settings.partitions)
                 return
-            except (OSError, asyncpg.PostgresError, RedisError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, RedisError) as exc:
                 if self.clock() > deadline or self.stop.is_set():
                     raise
                 log.warning("setup failed (%s), retrying", exc)
@@ -364,10 +364,10 @@ class Consumer:
         return self.detectors[partition]
 
     async def _worker(self, partition: int, epoch: int, quit_event: asyncio.Event) -> None:
-        conn: Optional[asyncpg.Connection] = None
+        conn: asyncpg.Connection | None = None
         stream = stream_key(partition)
-        claim_from: Optional[str] = "0-0"  # pending entries first (a dead owner's, or held by the breaker)
-        resume_action: Optional[str] = None
+        claim_from: str | None = "0-0"  # pending entries first (a dead owner's, or held by the breaker)
+        resume_action: str | None = None
         # In no_lease nobody owns the partition, so only entries idle for a lease period are taken over.
         min_idle_ms = self.settings.lease_ms if self.settings.variant is Variant.NO_LEASE else 0
         attempt = 0
@@ -449,8 +449,8 @@ class Consumer:
             await _discard(conn)
 
     async def _read_fenced(
-        self, partition: int, epoch: int, claim_from: Optional[str], linger: bool, quit_event: asyncio.Event
-    ) -> tuple[bool, list, Optional[str], str]:
+        self, partition: int, epoch: int, claim_from: str | None, linger: bool, quit_event: asyncio.Event
+    ) -> tuple[bool, list, str | None, str]:
         """Claim pending entries or read new ones only while the lease is ours, atomically (FENCED_READ).
 
         Returns (still owner, entries, next claim cursor or None, stream's last id when nothing new).
@@ -473,7 +473,7 @@ class Consumer:
             return True, raw, (None if marker == "0-0" else marker), ""
         return True, raw, None, ("" if raw else marker)
 
-    async def _read_unfenced(self, stream: str, claim_from: Optional[str], min_idle_ms: int, linger: bool, quit_event):
+    async def _read_unfenced(self, stream: str, claim_from: str | None, min_idle_ms: int, linger: bool, quit_event):
         """The no_lease variant's reads: plain XAUTOCLAIM / XREADGROUP BLOCK, whoever calls."""
         if claim_from is not None:
             async with asyncio.timeout(self._redis_s):
@@ -526,9 +526,9 @@ class Consumer:
         epoch: int,
         conn: asyncpg.Connection,
         entries: list[Entry],
-        resume_action: Optional[str],
+        resume_action: str | None,
         quit_event: asyncio.Event,
-    ) -> tuple[BatchEnd, Optional[asyncpg.Connection], bool]:
+    ) -> tuple[BatchEnd, asyncpg.Connection | None, bool]:
         """One batch, start to ack: how it ended, the (possibly replaced) connection, whether the detector tripped."""
         tripped = False
         good: list[Entry] = []
@@ -578,8 +578,8 @@ class Consumer:
         return BatchEnd.DONE, conn, tripped
 
     async def _apply_with_retries(
-        self, partition: int, epoch: int, conn: Optional[asyncpg.Connection], good: list[Entry], quit_event
-    ) -> tuple[BatchEnd, Optional[asyncpg.Connection]]:
+        self, partition: int, epoch: int, conn: asyncpg.Connection | None, good: list[Entry], quit_event
+    ) -> tuple[BatchEnd, asyncpg.Connection | None]:
         attempts = 0
         waits = 0
         while True:
@@ -602,14 +602,20 @@ class Consumer:
                 self._retried(kind.value)
                 if kind is ErrorKind.UNAVAILABLE:
                     conn = await _discard(conn)
-                    await self._wait(quit_event, delay_s(waits, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng))
+                    await self._wait(
+                        quit_event,
+                        delay_s(waits, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng),
+                    )
                     waits += 1
                     if quit_event.is_set():
                         return BatchEnd.LOST, conn
                     continue
                 attempts += 1
                 if kind is ErrorKind.TRANSIENT and attempts < self.settings.max_attempts:
-                    await self._wait(quit_event, delay_s(attempts, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng))
+                    await self._wait(
+                        quit_event,
+                        delay_s(attempts, self.settings.backoff_ms_base, self.settings.backoff_ms_max, self.rng),
+                    )
                     continue
                 if len(good) == 1:
                     reason = f"{'poison' if kind is ErrorKind.POISON else 'retries exhausted'}: postgres {getattr(exc, 'sqlstate', '')} {exc}"
@@ -703,7 +709,7 @@ def _invalid_reason(body: bytes, consumer: Consumer) -> str:
     return "unknown"
 
 
-async def _discard(conn: Optional[asyncpg.Connection]) -> None:
+async def _discard(conn: asyncpg.Connection | None) -> None:
     """Drop a connection whose state is unknown (a timeout mid-query): never reuse it."""
     if conn is not None and not conn.is_closed():
         conn.terminate()

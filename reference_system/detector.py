@@ -15,8 +15,8 @@ from __future__ import annotations
 import bisect
 import collections
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 __all__ = ["Observation", "Detector", "Verdict"]
 
@@ -50,8 +50,8 @@ class Detector:
         self.rate_factor = rate_factor
         self.rate_per_s_min = rate_per_s_min
         self._seen = 0
-        self._first_ms: Optional[int] = None
-        self._last_ms: Optional[int] = None
+        self._first_ms: int | None = None
+        self._last_ms: int | None = None
         self._samples: dict[str, list[float]] = {}
         self._flow_samples: list[float] = []
         self._bounds: dict[str, tuple[float, float]] = {}
@@ -59,7 +59,7 @@ class Detector:
         self._flow_median = 0.0
         self.rate_per_s_baseline = 0.0
         self._recent: collections.deque = collections.deque(maxlen=FLOW_WINDOW)
-        self._bucket_s: Optional[int] = None
+        self._bucket_s: int | None = None
         self._bucket_count = 0
 
     @property
@@ -87,7 +87,7 @@ class Detector:
                 return Verdict(
                     True,
                     f"amount: account {obs.account} posted {obs.amount_minor}, >= {2 * self.amount_orders:g} orders "
-                    f"of magnitude outside its baseline range [{10 ** low:.0f}, {10 ** high:.0f}] minor units",
+                    f"of magnitude outside its baseline range [{10**low:.0f}, {10**high:.0f}] minor units",
                     suspects,
                 )
         window = collections.deque(self._recent, maxlen=FLOW_WINDOW)
@@ -99,7 +99,7 @@ class Detector:
                     return Verdict(
                         True,
                         f"amount: the median of the last {FLOW_WINDOW} amounts is {shift:+.1f} orders of magnitude "
-                        f"from the flow's baseline median ({10 ** self._flow_median:.0f} minor units)",
+                        f"from the flow's baseline median ({10**self._flow_median:.0f} minor units)",
                         suspects or tuple(range(len(batch))),
                     )
         rate = self._rate_if_applied(batch)
@@ -118,10 +118,10 @@ class Detector:
         low, high = min(low, self._flow_bounds[0]), max(high, self._flow_bounds[1])
         return (
             f"amount: {obs.amount_minor} from account {obs.account} is {self._score(obs):.1f} orders of magnitude "
-            f"outside its baseline range [{10 ** low:.0f}, {10 ** high:.0f}] minor units"
+            f"outside its baseline range [{10**low:.0f}, {10**high:.0f}] minor units"
         )
 
-    def _rate_if_applied(self, batch: Sequence[Observation]) -> Optional[float]:
+    def _rate_if_applied(self, batch: Sequence[Observation]) -> float | None:
         bucket, count = self._bucket_s, self._bucket_count
         limit = max(self.rate_factor * self.rate_per_s_baseline, self.rate_per_s_min)
         for obs in batch:

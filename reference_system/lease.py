@@ -8,8 +8,6 @@ the batch (see ledger.partition_fence), so the stale owner's commit is refused.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import redis.asyncio as aioredis
 
 from reference_system.keys import lease_epoch_key, lease_key
@@ -32,7 +30,7 @@ return 0
 """
 
 
-async def acquire(client: aioredis.Redis, partition: int, owner: str, lease_ms: int) -> Optional[int]:
+async def acquire(client: aioredis.Redis, partition: int, owner: str, lease_ms: int) -> int | None:
     """The new epoch if the partition was free and is now ours, else None."""
     epoch = int(await client.eval(_ACQUIRE, 2, lease_key(partition), lease_epoch_key(partition), owner, lease_ms))
     return epoch or None
@@ -48,6 +46,6 @@ async def release(client: aioredis.Redis, partition: int, owner: str, epoch: int
     await client.eval(_RELEASE, 1, lease_key(partition), f"{owner}|{epoch}")
 
 
-async def owner_of(client: aioredis.Redis, partition: int) -> Optional[str]:
+async def owner_of(client: aioredis.Redis, partition: int) -> str | None:
     value = await client.get(lease_key(partition))
     return value.decode().rsplit("|", 1)[0] if value else None

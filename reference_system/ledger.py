@@ -9,8 +9,8 @@ all, with one statement round trip per batch (plus BEGIN and COMMIT).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import asyncpg
 
@@ -90,7 +90,7 @@ def classify(exc: BaseException) -> ErrorKind:
     """Map an exception from asyncpg (or the network) to what the consumer should do."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", "") or ""
-        if state[:2] in ("08", "53", "57", "58") :
+        if state[:2] in ("08", "53", "57", "58"):
             return ErrorKind.UNAVAILABLE
         if state[:2] in ("22", "23", "42"):
             return ErrorKind.POISON
@@ -114,7 +114,7 @@ async def apply_batch(
     epoch: int,
     consumer: str,
     postings: Sequence[Posting],
-    timeout_s: Optional[float],
+    timeout_s: float | None,
 ) -> ApplyResult:
     """Apply postings in order; raise FencedOut when the lease epoch is stale."""
     async with conn.transaction():
@@ -138,7 +138,7 @@ async def _apply_statement(
     epoch: int,
     consumer: str,
     postings: Sequence[Posting],
-    timeout_s: Optional[float],
+    timeout_s: float | None,
 ) -> asyncpg.Record:
     return await conn.fetchrow(
         _sql(variant),

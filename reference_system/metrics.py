@@ -9,8 +9,8 @@ keeps the totals monotonic across consumer restarts.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 __all__ = [
     "Histogram",
@@ -77,7 +77,7 @@ class Family:
     help: str
     samples: list[tuple[str, dict, float]] = field(default_factory=list)
 
-    def add(self, value: float, **labels: str) -> "Family":
+    def add(self, value: float, **labels: str) -> Family:
         self.samples.append((self.name, labels, value))
         return self
 

@@ -70,7 +70,7 @@ def run_consumer_process(name: str, settings: Settings, redis_url: str, postgres
         runner = asyncio.run
     try:
         runner(run_consumer(name, settings, redis_url, postgres_url, seed))
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         log.error("consumer %s could not start: %s", name, exc)
         return EXIT_COULD_NOT_START
     except Exception as exc:  # asyncpg / redis errors at setup, after the bounded retries

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["Variant", "Settings", "SettingsError", "add_settings_flags", "settings_from_args"]
 
@@ -63,7 +64,7 @@ class Settings:
     breaker_rate_factor: float = 50.0
     breaker_rate_per_s_min: float = 5_000.0  # per partition: above what this machine sustains in total
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         """Raise SettingsError naming the first bad flag; return self when all hold."""
         _at_least("--partitions", self.partitions, 1, 1024)
         _at_least("--high-water-mark", self.high_water_mark, 1, 10**9)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ LATENCY_QUANTILES = (10, 25, 50, 75, 90, 95, 99)
 EVALUATIONS_MAX = 80
 
 
-def base_config_from(history: History, base: Optional[ModelConfig] = None) -> ModelConfig:
+def base_config_from(history: History, base: ModelConfig | None = None) -> ModelConfig:
     """The structure the fit keeps fixed: `base`, else meta.extra["system"] (consumers, partitions, batch_size,
     high_water_mark) over ModelConfig's defaults."""
     if base is not None:
@@ -66,7 +67,7 @@ def _features(latency_s: np.ndarray, backlog: np.ndarray) -> np.ndarray:
 
 
 def _simulated_features(config: ModelConfig, arrivals_s: np.ndarray, duration_s: float,
-                        faults: Optional[FaultSchedule], seed: int, basis: str) -> np.ndarray:  # fmt: skip
+                        faults: FaultSchedule | None, seed: int, basis: str) -> np.ndarray:  # fmt: skip
     p = simulate_arrivals(config, arrivals_s.tolist(), duration_s, faults, seed)
     m = p.metrics
     backlog = m.loc[(m["metric"] == BACKLOG_METRIC) & m["partition"].isna(), "value"].to_numpy(float)
@@ -75,9 +76,9 @@ def _simulated_features(config: ModelConfig, arrivals_s: np.ndarray, duration_s:
 
 def calibrate(
     history: History,
-    base: Optional[ModelConfig] = None,
+    base: ModelConfig | None = None,
     *,
-    faults: Optional[FaultSchedule] = None,
+    faults: FaultSchedule | None = None,
     seed: int = 0,
     evaluations_max: int = EVALUATIONS_MAX,
 ) -> ModelConfig:
@@ -138,7 +139,7 @@ def calibrate(
     )
 
 
-def predict_run(config: ModelConfig, history: History, faults: Optional[FaultSchedule] = None,
+def predict_run(config: ModelConfig, history: History, faults: FaultSchedule | None = None,
                 seed: int = 0) -> Prediction:  # fmt: skip
     """Simulate a measured run's offered arrivals (every first submission of a valid body) with config.
 
@@ -151,7 +152,7 @@ def predict_run(config: ModelConfig, history: History, faults: Optional[FaultSch
     return simulate_arrivals(config, arrivals_s.tolist(), float(arrivals_s[-1]) + 1e-6, faults, seed)
 
 
-def _error(predicted: Optional[float], measured: Optional[float]) -> dict:
+def _error(predicted: float | None, measured: float | None) -> dict:
     ok = predicted is not None and measured is not None and math.isfinite(predicted) and math.isfinite(measured)
     return {
         "predicted": predicted,

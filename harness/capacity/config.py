@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
 
 __all__ = [
     "Deterministic",
@@ -111,8 +111,13 @@ class Gamma:
         _positive("cv", self.cv)
 
 
-Distribution = Union[Deterministic, Exponential, LogNormal, Gamma]
-DISTRIBUTION_KINDS = {"deterministic": Deterministic, "exponential": Exponential, "lognormal": LogNormal, "gamma": Gamma}
+Distribution = Deterministic | Exponential | LogNormal | Gamma
+DISTRIBUTION_KINDS = {
+    "deterministic": Deterministic,
+    "exponential": Exponential,
+    "lognormal": LogNormal,
+    "gamma": Gamma,
+}
 
 
 def make_sampler(dist: Distribution, rng: random.Random) -> Callable[[], float]:
@@ -193,7 +198,10 @@ class RetryPolicy:
         # > 0, not >= 0: a zero backoff after a zero-time failure would loop without time passing.
         _positive("backoff_base_s", self.backoff_base_s)
         _positive("backoff_cap_s", self.backoff_cap_s)
-        _require(isinstance(self.bounded_on_outage, bool), f'"bounded_on_outage" must be true or false, got {self.bounded_on_outage!r}')
+        _require(
+            isinstance(self.bounded_on_outage, bool),
+            f'"bounded_on_outage" must be true or false, got {self.bounded_on_outage!r}',
+        )
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,9 @@ class ReactiveScaling:
         _non_negative("cooldown_s", self.cooldown_s)
         _non_negative("startup_s", self.startup_s)
         _positive("interval_s", self.interval_s)
-        _require(isinstance(self.step, int) and self.step >= 1, f'"step" must be a whole number >= 1, got {self.step!r}')
+        _require(
+            isinstance(self.step, int) and self.step >= 1, f'"step" must be a whole number >= 1, got {self.step!r}'
+        )
 
 
 @dataclass(frozen=True)
@@ -280,7 +290,7 @@ def _check_bounds(consumers_min: int, consumers_max: int) -> None:
     _require(consumers_max <= ModelConfig.CONSUMERS_MAX, f'"consumers_max" must be <= {ModelConfig.CONSUMERS_MAX}')
 
 
-Scaling = Union[NoScaling, ReactiveScaling, PredictiveScaling]
+Scaling = NoScaling | ReactiveScaling | PredictiveScaling
 
 
 class Ownership(enum.Enum):
@@ -327,7 +337,7 @@ class ModelConfig:
     overhead: Distribution = field(default_factory=lambda: Deterministic(0.002))
     per_event: Distribution = field(default_factory=lambda: Exponential(0.0005))
     # None: no backpressure (a known-bad variant); otherwise shed with 429 at or above it.
-    backlog_high_water_events: Optional[int] = 10_000
+    backlog_high_water_events: int | None = 10_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease_expiry_s: float = 2.0
     scaling: Scaling = field(default_factory=NoScaling)
@@ -338,7 +348,7 @@ class ModelConfig:
     consumer_cpu_share: float = 0.5
     # Each partition's share of the arrivals (normalised); None: uniform. skew.partition_weights
     # computes them from the load generator's hot keys.
-    partition_weights: Optional[tuple] = None
+    partition_weights: tuple | None = None
     # A share of batch attempts that fail with a transient error even without a fault.
     transient_failure_probability: float = 0.0
     # Downstream call timeout: how long an attempt hangs on a `timeout` toxic before it fails.
@@ -394,7 +404,9 @@ class ModelConfig:
                 all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0,
                 f'"partition_weights" must be numbers >= 0 with a positive sum, got {weights!r}',
             )
-        _require(isinstance(self.workers, Workers), f'"workers" must be per_partition or per_consumer, got {self.workers!r}')
+        _require(
+            isinstance(self.workers, Workers), f'"workers" must be per_partition or per_consumer, got {self.workers!r}'
+        )
         _require(
             self.ownership is Ownership.LEASED or self.workers is Workers.PER_CONSUMER,
             '"workers": per_partition needs leased ownership; shared ownership (the proofs\' single queue) '

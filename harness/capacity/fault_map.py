@@ -22,7 +22,6 @@ mapping"), and the model then asks only "what holds at time t". Pure values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from harness.capacity.config import ModelConfig
 from harness.faults.schedule import (
@@ -94,7 +93,7 @@ _INGEST_LINKS = (Link.CLIENT_API, Link.API_REDIS)
 _CONSUMER_LINKS = (Link.CONSUMER_POSTGRES, Link.CONSUMER_REDIS)
 
 
-def _fail_after_s(fault: ToxicFault, config: ModelConfig) -> Optional[float]:
+def _fail_after_s(fault: ToxicFault, config: ModelConfig) -> float | None:
     if fault.toxic is ToxicType.RESET_PEER:
         return fault.attributes.get("timeout", 0) / 1000.0
     if fault.toxic is ToxicType.TIMEOUT:
@@ -104,7 +103,7 @@ def _fail_after_s(fault: ToxicFault, config: ModelConfig) -> Optional[float]:
     return None
 
 
-def map_faults(schedule: Optional[FaultSchedule], config: ModelConfig) -> FaultWindows:
+def map_faults(schedule: FaultSchedule | None, config: ModelConfig) -> FaultWindows:
     """Turn each fault into the window(s) of its model effect (see the module table)."""
     if schedule is None:
         return FaultWindows()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -44,12 +43,12 @@ class MeasuredRun:
     latency_ms_p95: float
     latency_ms_p99: float
     backlog_events_peak: float
-    drain_s_after_last_arrival: Optional[float]
-    drain_s_after_peak: Optional[float]
+    drain_s_after_last_arrival: float | None
+    drain_s_after_peak: float | None
 
     @property
     def latency_basis(self) -> str:
-        """"start" when latencies end at the applying transaction's start (applied_s), else "commit"."""
+        """ "start" when latencies end at the applying transaction's start (applied_s), else "commit"."""
         return "start" if self.apply_source == "applied_s" else "commit"
 
 

@@ -23,7 +23,7 @@ import heapq
 import math
 import random
 from collections import deque
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import simpy
@@ -50,7 +50,7 @@ __all__ = ["simulate", "simulate_arrivals"]
 def simulate(
     config: ModelConfig,
     profile: LoadProfile,
-    faults: Optional[FaultSchedule] = None,
+    faults: FaultSchedule | None = None,
     seed: int = 0,
     *,
     keep_trace: bool = True,
@@ -70,7 +70,7 @@ def simulate_arrivals(
     config: ModelConfig,
     arrivals_s: Iterable[float],
     duration_s: float,
-    faults: Optional[FaultSchedule] = None,
+    faults: FaultSchedule | None = None,
     seed: int = 0,
     *,
     keep_trace: bool = True,
@@ -80,7 +80,7 @@ def simulate_arrivals(
     return _run(config, arrivals, duration_s, faults, seed, keep_trace)
 
 
-def _run(config: ModelConfig, arrivals: list, duration_s: float, faults: Optional[FaultSchedule], seed: int,
+def _run(config: ModelConfig, arrivals: list, duration_s: float, faults: FaultSchedule | None, seed: int,
          keep_trace: bool) -> Prediction:  # fmt: skip
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f'"seed" must be a whole number >= 0, got {seed!r}')
@@ -102,9 +102,7 @@ def _take_arrivals(arrivals_s: Iterable[float], events_max: int) -> list:
         previous_s = t_s
         out.append(t_s)
         if len(out) > events_max:
-            raise ValueError(
-                f"more than events_max={events_max} arrivals; raise \"events_max\" or shorten the profile"
-            )
+            raise ValueError(f'more than events_max={events_max} arrivals; raise "events_max" or shorten the profile')
     return out
 
 
@@ -117,7 +115,7 @@ class _Consumer:
         self.cid = cid
         self.parts: list = []
         self.rr = 0
-        self.idle: Optional[simpy.Event] = None
+        self.idle: simpy.Event | None = None
         self.busy_s = 0.0
         self.retired = False
         self.ready_s = ready_s
@@ -295,7 +293,7 @@ class _Sim:
             self.env.process(self._consume(c))
         return c
 
-    def _stopped_until(self, c: _Consumer, now: float) -> Optional[float]:
+    def _stopped_until(self, c: _Consumer, now: float) -> float | None:
         until = None
         for w in self.windows.consumer_stops:
             if w.start_s <= now < w.end_s and (w.all_consumers or c.cid == 0):
@@ -470,7 +468,10 @@ class _Sim:
         fail_after_s = self._batch_failure(t0)
         if fail_after_s is not None:
             duration_s, failure = fail_after_s, _OUTAGE
-        elif self.config.transient_failure_probability and self.rng_retry.random() < self.config.transient_failure_probability:
+        elif (
+            self.config.transient_failure_probability
+            and self.rng_retry.random() < self.config.transient_failure_probability
+        ):
             failure = _TRANSIENT
         yield env.timeout(self._hold_s(c, duration_s))
         c.busy_s += duration_s
@@ -525,7 +526,7 @@ class _Sim:
             return []
         return (yield from self._recover(c, [e], failure))
 
-    def _batch_failure(self, now: float) -> Optional[float]:
+    def _batch_failure(self, now: float) -> float | None:
         for w in self.windows.batch_outages:
             if w.start_s <= now < w.end_s and (w.probability >= 1.0 or self.rng_retry.random() < w.probability):
                 return w.fail_after_s

@@ -10,8 +10,8 @@ spread over seeds gives the 95% confidence intervals. Pure: no I/O here
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -33,11 +33,11 @@ REPLICATIONS_MAX = 1000
 class Slo:
     """What a plan must achieve in a replication; None means "not judged"."""
 
-    latency_ms_p99_max: Optional[float] = None
-    latency_ms_p95_max: Optional[float] = None
-    shed_share_max: Optional[float] = None
-    dead_lettered_share_max: Optional[float] = None
-    drain_s_max: Optional[float] = None  # after the last arrival
+    latency_ms_p99_max: float | None = None
+    latency_ms_p95_max: float | None = None
+    shed_share_max: float | None = None
+    dead_lettered_share_max: float | None = None
+    drain_s_max: float | None = None  # after the last arrival
     attainment_min: float = 0.9  # share of replications that must meet the SLO
 
     def __post_init__(self) -> None:
@@ -175,7 +175,7 @@ class PlanComparison:
 
     study: PlanStudy
     results: tuple
-    cheapest: Optional[str]
+    cheapest: str | None
 
     def table(self) -> pd.DataFrame:
         """One row per plan, in the file's order."""
@@ -197,9 +197,7 @@ _FIGURES = ("arrivals_count", "accepted_count", "shed_count", "unavailable_count
             "consumer_utilisation", "consumers_peak", "completed")  # fmt: skip
 
 
-def compare_plans(
-    study: PlanStudy, progress: Optional[Callable[[str, int], None]] = None
-) -> PlanComparison:
+def compare_plans(study: PlanStudy, progress: Callable[[str, int], None] | None = None) -> PlanComparison:
     """Simulate every plan on every replication seed; judge the SLO; pick the cheapest plan that meets it.
 
     A plan meets the SLO when its share of replications meeting it is at least
@@ -228,8 +226,14 @@ def compare_plans(
         met = int(frame["slo_met"].sum())
         attainment = met / len(frame)
         results.append(
-            PlanResult(plan, frame, timeline, attainment, wilson_interval(met, len(frame)),
-                       attainment >= study.slo.attainment_min)  # fmt: skip
+            PlanResult(
+                plan,
+                frame,
+                timeline,
+                attainment,
+                wilson_interval(met, len(frame)),
+                attainment >= study.slo.attainment_min,
+            )  # fmt: skip
         )
     meeting = [r for r in results if r.meets_slo]
     cheapest = min(meeting, key=lambda r: r.replications["consumer_seconds"].mean()).plan.name if meeting else None

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
-
+from typing import Any
 
 from harness.capacity.config import (
     DISTRIBUTION_KINDS,
@@ -38,14 +38,14 @@ from harness.capacity.config import (
 )
 from harness.capacity.plans import REPLICATIONS_MAX, Plan, PlanStudy, Slo
 from harness.errors import ScenarioError
+from harness.faults.schedule import FaultSchedule
 from harness.files import read_yaml_file
+from harness.load.codec import profile_from_dict
 from harness.scenario.fields import enum_at as _enum
 from harness.scenario.fields import join_path as _join
 from harness.scenario.fields import known_keys as _known
 from harness.scenario.fields import mapping_at
 from harness.scenario.fields import number_at as _number
-from harness.faults.schedule import FaultSchedule
-from harness.load.codec import profile_from_dict
 
 __all__ = ["load_plans_file", "study_from_mapping", "PLANS_BYTES_MAX"]
 
@@ -100,8 +100,9 @@ def study_from_mapping(raw: Any, default_name: str = "plans") -> PlanStudy:
         plans.append(Plan(name, _config(merged, where, system)))
     return _built(
         "",
-        lambda: PlanStudy(str(top.get("name") or default_name), profile, faults, slo, tuple(plans), replications,
-                          seed),  # fmt: skip
+        lambda: PlanStudy(
+            str(top.get("name") or default_name), profile, faults, slo, tuple(plans), replications, seed
+        ),  # fmt: skip
     )
 
 
@@ -187,7 +188,7 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 _QUOTED_FIELD = re.compile(r'^"(\w+)"')
 
 
-def _locate(message: str, where: str, at: Optional[Callable[[str], str]] = None) -> str:
+def _locate(message: str, where: str, at: Callable[[str], str] | None = None) -> str:
     """Put the path in front of a domain error: '"cv" must be > 0' at x.y becomes 'x.y.cv: "cv" must be > 0'."""
     match = _QUOTED_FIELD.match(message)
     if match:

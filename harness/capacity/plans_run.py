@@ -12,7 +12,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -28,7 +28,7 @@ EXIT_SLO_MET = 0
 EXIT_NO_PLAN_MEETS_SLO = 1
 
 
-def run_plan_file(path: Path, out_dir: Path, out: Optional[TextIO] = None) -> int:
+def run_plan_file(path: Path, out_dir: Path, out: TextIO | None = None) -> int:
     """Run every plan of a plans file and write the comparison into out_dir; return the exit code.
 
     out: where the table goes; None means sys.stdout at call time (not at import
@@ -46,6 +46,7 @@ def run_plan_file(path: Path, out_dir: Path, out: Optional[TextIO] = None) -> in
         f"plans [bold]{study.name}[/bold]: {len(study.plans)} plans × {study.replications} replications, "
         f"seed {study.seed}, load {profile_to_dict(study.profile)['kind']} over {study.profile.duration_s:g} s"
     )
+
     def progress(plan_name: str, replication: int) -> None:
         if replication == 0:
             console.print(f"  simulating {plan_name} ({study.replications} replications)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,13 +113,13 @@ class Prediction:
     latency_ms_mean: float
     backlog_events_peak: float
     backlog_events_peak_s: float
-    drain_s_after_last_arrival: Optional[float]
-    drain_s_after_peak: Optional[float]
+    drain_s_after_last_arrival: float | None
+    drain_s_after_peak: float | None
     consumer_seconds: float
     consumer_utilisation: float  # batch time / consumer-seconds; > 1 when per-partition workers overlap
     consumers_peak: int
     metrics: pd.DataFrame  # METRICS_COLUMNS long format, every sample_interval_s
-    trace: Optional[EventTrace] = None
+    trace: EventTrace | None = None
     notes: tuple = ()
     extra: dict = field(default_factory=dict)
 
@@ -159,14 +159,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def drain_s_after(time_s: np.ndarray, total: np.ndarray, after_s: float) -> Optional[float]:
+def drain_s_after(time_s: np.ndarray, total: np.ndarray, after_s: float) -> float | None:
     """Seconds from after_s to the first sample at or after it with an empty backlog; None if never."""
     time_s, total = np.asarray(time_s, float), np.asarray(total, float)
     idx = np.nonzero((time_s >= after_s) & (total <= 0))[0]
     return float(time_s[idx[0]] - after_s) if len(idx) else None
 
 
-def drain_s_after_peak(time_s: np.ndarray, total: np.ndarray, share: float = RECOVERED_SHARE) -> Optional[float]:
+def drain_s_after_peak(time_s: np.ndarray, total: np.ndarray, share: float = RECOVERED_SHARE) -> float | None:
     """Seconds from the backlog's peak to the first later sample at or below share × peak; None if never.
 
     Why a share and not zero: under steady load the backlog of a busy system
@@ -188,7 +188,7 @@ def _by_partition(partition: np.ndarray, times_s: np.ndarray, partitions: int) -
     order = np.lexsort((times_s, partition))
     bounds = np.searchsorted(partition[order], np.arange(partitions + 1), side="left")
     ordered = times_s[order]
-    return [ordered[bounds[p]: bounds[p + 1]] for p in range(partitions)]
+    return [ordered[bounds[p] : bounds[p + 1]] for p in range(partitions)]
 
 
 def _counts_at(times_s: np.ndarray, grid_s: np.ndarray) -> np.ndarray:
@@ -294,7 +294,7 @@ def build_prediction(
     )
 
 
-def _long(grid_s: np.ndarray, metric: str, partition: Optional[int], values: np.ndarray) -> pd.DataFrame:
+def _long(grid_s: np.ndarray, metric: str, partition: int | None, values: np.ndarray) -> pd.DataFrame:
     n = len(grid_s)
     # Built from numpy buffers: a Python list of n partition numbers costs more than the simulation.
     partitions = pd.arrays.IntegerArray(np.full(n, partition or 0, dtype=np.int64), np.full(n, partition is None))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 from harness.capacity.config import PredictiveScaling, ReactiveScaling
 

@@ -9,7 +9,7 @@ prediction by the history's meta.load_start_s (see shifted_metrics).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ from harness.capacity.skew import partition_weights
 __all__ = ["config_for_system", "predict_scenario", "shifted_metrics"]
 
 
-def config_for_system(system: Any, generator: Any = None, base: Optional[ModelConfig] = None) -> ModelConfig:
+def config_for_system(system: Any, generator: Any = None, base: ModelConfig | None = None) -> ModelConfig:
     """base (service times, policies) with the scenario system's structure: consumers, partitions,
     batch size, high-water mark; and, given the load's GeneratorConfig, its hot-key partition skew."""
     base = base or ModelConfig()
@@ -44,7 +44,7 @@ def config_for_system(system: Any, generator: Any = None, base: Optional[ModelCo
     return dataclasses.replace(base, **changes)
 
 
-def predict_scenario(scenario: Any, base: Optional[ModelConfig] = None) -> Prediction:
+def predict_scenario(scenario: Any, base: ModelConfig | None = None) -> Prediction:
     """The model's prediction for a harness.scenario.Scenario: its load profile, faults and seed.
 
     base carries what a scenario does not say (service times: calibrate them

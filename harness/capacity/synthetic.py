@@ -8,8 +8,6 @@ plus `committed_s` or `applied_s` when asked), so measured.py reads it with no s
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import pandas as pd
 
@@ -35,7 +33,7 @@ _ERROR = {429: "http_429", 503: "http_503"}
 
 
 def history_from_prediction(prediction: Prediction, run_id: str = "synthetic",
-                            apply_column: Optional[str] = "committed_s", ack_latency_ms: float = 2.0) -> History:  # fmt: skip
+                            apply_column: str | None = "committed_s", ack_latency_ms: float = 2.0) -> History:  # fmt: skip
     """A History as if the live system had behaved exactly like this prediction (needs its trace).
 
     apply_column: "committed_s" stamps each journal row with its commit time,

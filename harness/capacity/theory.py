@@ -9,7 +9,7 @@ Pure functions over floats and numpy arrays; no SimPy.
 from __future__ import annotations
 
 import math
-from typing import Sequence as Seq
+from collections.abc import Sequence as Seq
 
 import numpy as np
 

@@ -48,27 +48,53 @@ def backlog_bounded(history: History, config: CheckConfig, facts=None) -> Verdic
     counts = {"samples": int(len(series))}
     if len(series) == 0:
         if bound is None:
-            return Verdict(NAME, Validity.VALID, "nothing judged: no backlog_events_max set and no samples",
-                           counts, {}, ())
+            return Verdict(
+                NAME, Validity.VALID, "nothing judged: no backlog_events_max set and no samples", counts, {}, ()
+            )
         return unknown(NAME, "cannot judge: no backlog samples in the metrics (ledger_backlog_events)", counts)
     peak_time_s = float(series.idxmax())
     peak = float(series.max())
     figures = {"backlog_events_peak": peak, "backlog_events_peak_time_s": peak_time_s}
     if bound is None:
-        return Verdict(NAME, Validity.VALID, f"nothing judged: no backlog_events_max set (peak {peak:.0f} events)",
-                       counts, figures, ())
+        return Verdict(
+            NAME,
+            Validity.VALID,
+            f"nothing judged: no backlog_events_max set (peak {peak:.0f} events)",
+            counts,
+            figures,
+            (),
+        )
     over = series[series > bound]
     counts["samples_over_bound"] = int(len(over))
     figures["backlog_events_max"] = float(bound)
     if len(over) == 0:
-        return Verdict(NAME, Validity.VALID,
-                       f"holds: peak {peak:.0f} events <= {bound:g} over {len(series)} samples", counts, figures, ())
+        return Verdict(
+            NAME,
+            Validity.VALID,
+            f"holds: peak {peak:.0f} events <= {bound:g} over {len(series)} samples",
+            counts,
+            figures,
+            (),
+        )
     first_s, last_s = float(over.index.min()), float(over.index.max())
     figures["over_bound_s"] = last_s - first_s
-    samples = tuple({"time_s": round(float(t), 3), "backlog_events": float(v)}
-                    for t, v in over.head(EVIDENCE_SAMPLES).items())
-    evidence = (Evidence(None, f"backlog {peak:.0f} events at {peak_time_s:.2f} s, above the bound {bound:g} "
-                               f"from {first_s:.2f} s to {last_s:.2f} s (no backpressure?)", samples),)
-    return Verdict(NAME, Validity.INVALID,
-                   f"violated: the backlog passed {bound:g} events in {len(over)} of {len(series)} samples "
-                   f"(peak {peak:.0f} at {peak_time_s:.2f} s)", counts, figures, evidence)
+    samples = tuple(
+        {"time_s": round(float(t), 3), "backlog_events": float(v)} for t, v in over.head(EVIDENCE_SAMPLES).items()
+    )
+    evidence = (
+        Evidence(
+            None,
+            f"backlog {peak:.0f} events at {peak_time_s:.2f} s, above the bound {bound:g} "
+            f"from {first_s:.2f} s to {last_s:.2f} s (no backpressure?)",
+            samples,
+        ),
+    )
+    return Verdict(
+        NAME,
+        Validity.INVALID,
+        f"violated: the backlog passed {bound:g} events in {len(over)} of {len(series)} samples "
+        f"(peak {peak:.0f} at {peak_time_s:.2f} s)",
+        counts,
+        figures,
+        evidence,
+    )

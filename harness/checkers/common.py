@@ -6,7 +6,7 @@ Why shared: every verdict must read alike in the report, and the rule
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -16,19 +16,26 @@ from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
 __all__ = ["unknown", "needs_observation", "needs_ops", "evidence_for", "verdict", "first_in_order"]
 
 
-def unknown(name: str, reason: str, counts: Optional[Mapping[str, int]] = None,
-            figures: Optional[Mapping[str, float]] = None, evidence: tuple = ()) -> Verdict:
+def unknown(
+    name: str,
+    reason: str,
+    counts: Mapping[str, int] | None = None,
+    figures: Mapping[str, float] | None = None,
+    evidence: tuple = (),
+) -> Verdict:
     return Verdict(name, Validity.UNKNOWN, reason, counts or {}, figures or {}, evidence)
 
 
-def needs_observation(name: str, facts: Facts) -> Optional[Verdict]:
+def needs_observation(name: str, facts: Facts) -> Verdict | None:
     """UNKNOWN when the history has no client op or the ledger was not observed after the drain; else None."""
     return needs_ops(name, facts) or (
         unknown(name, "cannot judge: the ledger was not observed after the drain (history has no observation)")
-        if facts.history.observation is None else None)
+        if facts.history.observation is None
+        else None
+    )
 
 
-def needs_ops(name: str, facts: Facts) -> Optional[Verdict]:
+def needs_ops(name: str, facts: Facts) -> Verdict | None:
     """UNKNOWN when the history holds no client op: nothing was tested, which is not a pass."""
     client, invoke = facts.client_masks
     if not (client & invoke).any():
@@ -36,7 +43,7 @@ def needs_ops(name: str, facts: Facts) -> Optional[Verdict]:
     return None
 
 
-def evidence_for(facts: Facts, items: Iterable[Tuple[Optional[str], str]]) -> tuple:
+def evidence_for(facts: Facts, items: Iterable[tuple[str | None, str]]) -> tuple:
     """Evidence for the first EVIDENCE_MAX (event_id, problem) items, each with the event's ops."""
     chosen = []
     for item in items:
@@ -47,13 +54,19 @@ def evidence_for(facts: Facts, items: Iterable[Tuple[Optional[str], str]]) -> tu
     return tuple(Evidence(e, problem, ops.get(e, ()) if e is not None else ()) for e, problem in chosen)
 
 
-def verdict(name: str, violations: int, what: str, judged: str, counts: Mapping[str, int],
-            evidence: tuple = (), figures: Optional[Mapping[str, float]] = None) -> Verdict:
+def verdict(
+    name: str,
+    violations: int,
+    what: str,
+    judged: str,
+    counts: Mapping[str, int],
+    evidence: tuple = (),
+    figures: Mapping[str, float] | None = None,
+) -> Verdict:
     """VALID when violations == 0, else INVALID; the summary says how many of what."""
     if violations == 0:
         return Verdict(name, Validity.VALID, f"holds: {judged}", counts, figures or {}, ())
-    return Verdict(name, Validity.INVALID, f"violated: {what}: {violations}; {judged}",
-                   counts, figures or {}, evidence)
+    return Verdict(name, Validity.INVALID, f"violated: {what}: {violations}; {judged}", counts, figures or {}, evidence)
 
 
 def first_in_order(mask: np.ndarray, order: Sequence[float]) -> np.ndarray:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 __all__ = ["CheckConfig", "CHECKER_NAMES"]
 
@@ -30,8 +31,13 @@ CHECKER_NAMES = (
 
 _NAME_SETS = ("enabled", "allow_unknown")
 _STRING_SETS = ("degradation_errors_allowed", "rejected_status_values")
-_OPTIONAL_LIMITS = ("latency_ms_p50_max", "latency_ms_p95_max", "latency_ms_p99_max", "throughput_per_s_min",
-                    "backlog_events_max")
+_OPTIONAL_LIMITS = (
+    "latency_ms_p50_max",
+    "latency_ms_p95_max",
+    "latency_ms_p99_max",
+    "throughput_per_s_min",
+    "backlog_events_max",
+)
 _LIMIT_S_MAX = 24 * 3600.0
 
 
@@ -71,11 +77,11 @@ class CheckConfig:
     recovery_share: float = 0.8
     recovery_s_max: float = 30.0
     recovery_window_s: float = 2.0
-    latency_ms_p50_max: Optional[float] = None
-    latency_ms_p95_max: Optional[float] = None
-    latency_ms_p99_max: Optional[float] = None
-    throughput_per_s_min: Optional[float] = None
-    backlog_events_max: Optional[float] = None
+    latency_ms_p50_max: float | None = None
+    latency_ms_p95_max: float | None = None
+    latency_ms_p99_max: float | None = None
+    throughput_per_s_min: float | None = None
+    backlog_events_max: float | None = None
     rejected_status_values: frozenset = frozenset({"rejected"})
 
     def __post_init__(self) -> None:
@@ -91,17 +97,23 @@ class CheckConfig:
         for name in _NAME_SETS:
             for item in sorted(getattr(self, name)):
                 if item not in CHECKER_NAMES:
-                    raise ValueError(f'"{name}": {item!r} is not a checker{_did_you_mean(item, CHECKER_NAMES)}; '
-                                     f"use some of {', '.join(CHECKER_NAMES)}")
+                    raise ValueError(
+                        f'"{name}": {item!r} is not a checker{_did_you_mean(item, CHECKER_NAMES)}; '
+                        f"use some of {', '.join(CHECKER_NAMES)}"
+                    )
         _number(self, "grace_s", 0.0, _LIMIT_S_MAX)
         _number(self, "api_latency_ms_max", 0.0, _LIMIT_S_MAX * 1000, low_open=True)
         _number(self, "recovery_share", 0.0, 10.0, low_open=True)
         _number(self, "recovery_s_max", 0.0, _LIMIT_S_MAX)
         _number(self, "recovery_window_s", 0.0, 3600.0, low_open=True)
-        if not isinstance(self.fault_windows_min, int) or isinstance(self.fault_windows_min, bool) \
-                or not 0 <= self.fault_windows_min <= 10_000:
+        if (
+            not isinstance(self.fault_windows_min, int)
+            or isinstance(self.fault_windows_min, bool)
+            or not 0 <= self.fault_windows_min <= 10_000
+        ):
             raise ValueError(
-                f'"fault_windows_min" must be a whole number in [0, 10000], got {self.fault_windows_min!r}')
+                f'"fault_windows_min" must be a whole number in [0, 10000], got {self.fault_windows_min!r}'
+            )
         for name in _OPTIONAL_LIMITS:
             if getattr(self, name) is not None:
                 _number(self, name, 0.0, 1e12, low_open=True)
@@ -117,12 +129,12 @@ class CheckConfig:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "CheckConfig":
+    def from_json(cls, data: Mapping[str, Any]) -> CheckConfig:
         """The inverse of to_json; same checks as from_mapping."""
         return cls.from_mapping(data, where="check_config")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], where: str = "invariants") -> "CheckConfig":
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "invariants") -> CheckConfig:
         """Build from a scenario's `invariants:` section or a check_config.json object.
 
         Unknown keys are refused with a suggestion; ValueError messages start with `where.field`.
@@ -132,8 +144,10 @@ class CheckConfig:
         names = [f.name for f in fields(cls)]
         for key in data:
             if key not in names:
-                raise ValueError(f"{where}.{key}: not a checker setting{_did_you_mean(str(key), names)}; "
-                                 f"use one of {', '.join(names)}")
+                raise ValueError(
+                    f"{where}.{key}: not a checker setting{_did_you_mean(str(key), names)}; "
+                    f"use one of {', '.join(names)}"
+                )
         try:
             return cls(**dict(data))
         except ValueError as exc:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -56,7 +57,7 @@ def write_check_config(run_dir: Path, config: CheckConfig) -> Path:
     return path
 
 
-def check_run(run_dir: Path, config: Optional[CheckConfig] = None, out: Optional[TextIO] = None) -> int:
+def check_run(run_dir: Path, config: CheckConfig | None = None, out: TextIO | None = None) -> int:
     """Load a stored run, judge it, print the verdicts and evidence to out, return 0 (all hold) or 1.
 
     config: explicit thresholds; else run_dir/check_config.json; else CheckConfig() defaults.
@@ -74,15 +75,32 @@ def check_run(run_dir: Path, config: Optional[CheckConfig] = None, out: Optional
     history = load_history(run_dir)
     verdicts = check_all(history, config)
     code = exit_code(verdicts, config.allow_unknown)
-    notes = () if history.meta.complete else (
-        ("the run did not complete: the history is partial",) + tuple(history.meta.notes))
-    render_verdicts(verdicts, config, out, title=f"run {history.meta.run_id} (seed {history.meta.seed}) in {run_dir}",
-                    config_source=source, code=code, notes=notes)
+    notes = (
+        ()
+        if history.meta.complete
+        else (("the run did not complete: the history is partial",) + tuple(history.meta.notes))
+    )
+    render_verdicts(
+        verdicts,
+        config,
+        out,
+        title=f"run {history.meta.run_id} (seed {history.meta.seed}) in {run_dir}",
+        config_source=source,
+        code=code,
+        notes=notes,
+    )
     return code
 
 
-def render_verdicts(verdicts: Iterable[Verdict], config: CheckConfig, out: TextIO, title: str = "",
-                    config_source: str = "", code: Optional[int] = None, notes: Iterable[str] = ()) -> None:
+def render_verdicts(
+    verdicts: Iterable[Verdict],
+    config: CheckConfig,
+    out: TextIO,
+    title: str = "",
+    config_source: str = "",
+    code: int | None = None,
+    notes: Iterable[str] = (),
+) -> None:
     """The verdict table, then counts, figures and evidence for each verdict that did not hold."""
     verdicts = tuple(verdicts)
     console = Console(file=out, width=None if _is_tty(out) else 140, highlight=False, soft_wrap=False)
@@ -132,8 +150,10 @@ def format_op(op: Mapping) -> str:
     head = f"{op.get('time_s', float('nan')):10.4f}s {op.get('process', '?')} {op.get('type', '?')} {op.get('f', '?')}"
     body = ""
     if "debit_account" in op or "amount_minor" in op:
-        body = (f" key={op.get('key', '-')} {op.get('debit_account', '-')}->{op.get('credit_account', '-')} "
-                f"{op.get('amount_minor', '-')} {op.get('currency', '-')}")
+        body = (
+            f" key={op.get('key', '-')} {op.get('debit_account', '-')}->{op.get('credit_account', '-')} "
+            f"{op.get('amount_minor', '-')} {op.get('currency', '-')}"
+        )
     flags = "".join(f" {name}" for name in ("duplicate",) if op.get(name) is True)
     if op.get("valid_body") is False:
         flags += " invalid_body"

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional
 
 import numpy as np
 import pandas as pd
@@ -73,7 +72,7 @@ class FaultWindow:
     fault: str
 
 
-def fault_windows(history: History) -> List[FaultWindow]:
+def fault_windows(history: History) -> list[FaultWindow]:
     """The history's fault windows, by start time."""
     ops = history.ops
     mask = ((ops["process"] == NEMESIS) & ops["fault_id"].notna()).to_numpy(dtype=bool, na_value=False)
@@ -81,16 +80,22 @@ def fault_windows(history: History) -> List[FaultWindow]:
     if nem.empty:
         return []
     end_s = float(ops["time_s"].max())
-    starts = nem.loc[nem["f"] == OpF.FAULT_START.value].groupby("fault_id").agg(
-        start_s=("time_s", "min"), fault=("fault", "first"))
+    starts = (
+        nem.loc[nem["f"] == OpF.FAULT_START.value]
+        .groupby("fault_id")
+        .agg(start_s=("time_s", "min"), fault=("fault", "first"))
+    )
     stops = nem.loc[nem["f"] == OpF.FAULT_STOP.value].groupby("fault_id")["time_s"].max()
     windows = []
     for fault_id, row in starts.iterrows():
         stop = stops.get(fault_id)
         stopped = stop is not None and not pd.isna(stop) and stop >= row["start_s"]
         description = row["fault"] if isinstance(row["fault"], str) else f"fault {fault_id}"
-        windows.append(FaultWindow(int(fault_id), float(row["start_s"]), float(stop) if stopped else end_s,
-                                   bool(stopped), description))
+        windows.append(
+            FaultWindow(
+                int(fault_id), float(row["start_s"]), float(stop) if stopped else end_s, bool(stopped), description
+            )
+        )
     return sorted(windows, key=lambda w: (w.start_s, w.fault_id))
 
 
@@ -104,10 +109,15 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
     counts = {"fault_windows": len(windows), "faults_never_stopped": sum(not w.stopped for w in windows)}
     if not windows:
         if config.fault_windows_min > 0:
-            return unknown(NAME, f"cannot judge: the history holds no fault window, and {config.fault_windows_min} "
-                                 "were expected (fault_windows_min); were the nemesis ops recorded?", counts)
-        return Verdict(NAME, Validity.VALID, "holds vacuously: no fault window in the history, nothing to degrade",
-                       counts, {}, ())
+            return unknown(
+                NAME,
+                f"cannot judge: the history holds no fault window, and {config.fault_windows_min} "
+                "were expected (fault_windows_min); were the nemesis ops recorded?",
+                counts,
+            )
+        return Verdict(
+            NAME, Validity.VALID, "holds vacuously: no fault window in the history, nothing to degrade", counts, {}, ()
+        )
     attempts = facts.attempts
     answers = _judge_answers(attempts, windows, config, facts.history_end_s, facts.event_id_at)
     counts.update(answers.counts)
@@ -116,28 +126,35 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
     figures = dict(recovery.figures)
     # Every unrecovered fault is shown; bad answers fill the rest of the evidence.
     failures = [Evidence(None, p) for p in recovery.failures][:EVIDENCE_MAX]
-    evidence = list(evidence_for(facts, answers.items))[:EVIDENCE_MAX - len(failures)] + failures
+    evidence = list(evidence_for(facts, answers.items))[: EVIDENCE_MAX - len(failures)] + failures
     problems = []
     if answers.violations:
-        problems.append(f"{answers.violations} client ops hung, were too slow or failed without an explicit "
-                        f"429/503 + Retry-After inside fault windows")
+        problems.append(
+            f"{answers.violations} client ops hung, were too slow or failed without an explicit "
+            f"429/503 + Retry-After inside fault windows"
+        )
     if recovery.failures:
         problems.append(f"{len(recovery.failures)} faults not recovered from within {config.recovery_s_max:g} s")
     unknowns = list(recovery.unknowns)
     if len(windows) < config.fault_windows_min:
         unknowns.append(f"{len(windows)} fault windows in the history, {config.fault_windows_min} expected")
-    judged = (f"{counts['client_ops_in_windows']} client ops in {len(windows)} fault windows "
-              f"(+{config.grace_s:g} s grace) judged against {config.api_latency_ms_max:g} ms")
+    judged = (
+        f"{counts['client_ops_in_windows']} client ops in {len(windows)} fault windows "
+        f"(+{config.grace_s:g} s grace) judged against {config.api_latency_ms_max:g} ms"
+    )
     if problems:
         tail = f" (also unknown: {'; '.join(unknowns)})" if unknowns else ""
-        return Verdict(NAME, Validity.INVALID, f"violated: {'; '.join(problems)}; {judged}{tail}", counts, figures,
-                       tuple(evidence))
+        return Verdict(
+            NAME, Validity.INVALID, f"violated: {'; '.join(problems)}; {judged}{tail}", counts, figures, tuple(evidence)
+        )
     if unknowns:
-        return Verdict(NAME, Validity.UNKNOWN, f"cannot judge: {'; '.join(unknowns)}; {judged}", counts, figures,
-                       tuple(evidence))
+        return Verdict(
+            NAME, Validity.UNKNOWN, f"cannot judge: {'; '.join(unknowns)}; {judged}", counts, figures, tuple(evidence)
+        )
     recovered = recovery.counts["faults_recovered"]
-    return Verdict(NAME, Validity.VALID, f"holds: {judged}; recovery measured for {recovered} faults",
-                   counts, figures, ())
+    return Verdict(
+        NAME, Validity.VALID, f"holds: {judged}; recovery measured for {recovered} faults", counts, figures, ()
+    )
 
 
 # -- answers inside windows ----------------------------------------------------------------
@@ -150,8 +167,9 @@ class _Answers:
     items: list
 
 
-def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: CheckConfig,
-                   history_end_s: float, event_id_at) -> _Answers:
+def _judge_answers(
+    attempts: pd.DataFrame, windows: list[FaultWindow], config: CheckConfig, history_end_s: float, event_id_at
+) -> _Answers:
     spans = sorted((w.start_s, w.stop_s + config.grace_s) for w in windows)
     merged: list = []
     for start, end in spans:
@@ -185,30 +203,42 @@ def _judge_answers(attempts: pd.DataFrame, windows: List[FaultWindow], config: C
     throttled = (status == 429) | (status == 503)
     no_retry_after = inside & throttled & np.isnan(retry_after)
     allowed = error.isin(sorted(config.degradation_errors_allowed)).to_numpy(dtype=bool, na_value=False)
-    transport = inside & ((done == DONE_FAIL) | (done == DONE_INFO)) & np.isnan(status) & ~timed_out & ~allowed \
-        & ~stopped
+    transport = (
+        inside & ((done == DONE_FAIL) | (done == DONE_INFO)) & np.isnan(status) & ~timed_out & ~allowed & ~stopped
+    )
     bad = hang | slow | server_error | no_retry_after | transport
 
     problems = np.full(len(attempts), "", dtype=object)
-    for mask, text in ((slow, "answered after {lat:.0f} ms, over the {bound:g} ms bound"),
-                       (transport, "failed without an answer ({err})"),
-                       (no_retry_after, "answered {status} without Retry-After"),
-                       (server_error, "answered {status} (a 5xx other than 503)"),
-                       (inside & timed_out, "hung: timed out ({lat:.0f} ms)"),
-                       (inside & overdue, "hung: never answered")):
+    for mask, text in (
+        (slow, "answered after {lat:.0f} ms, over the {bound:g} ms bound"),
+        (transport, "failed without an answer ({err})"),
+        (no_retry_after, "answered {status} without Retry-After"),
+        (server_error, "answered {status} (a 5xx other than 503)"),
+        (inside & timed_out, "hung: timed out ({lat:.0f} ms)"),
+        (inside & overdue, "hung: never answered"),
+    ):
         problems[mask] = text
     items = []
-    for i in np.flatnonzero(bad)[: EVIDENCE_MAX]:
-        window = next((w for w in windows if w.start_s <= finish_s[i] and invoke_s[i] <= w.stop_s + config.grace_s),
-                      windows[0])
+    for i in np.flatnonzero(bad)[:EVIDENCE_MAX]:
+        window = next(
+            (w for w in windows if w.start_s <= finish_s[i] and invoke_s[i] <= w.stop_s + config.grace_s), windows[0]
+        )
         kind = "submit" if attempts["submit"].iloc[i] else "status"
         err = error.iloc[i]
-        detail = problems[i].format(lat=latency[i], bound=bound_ms, err="no error name" if pd.isna(err) else err,
-                                    status=int(status[i]) if not math.isnan(status[i]) else "?")
+        detail = problems[i].format(
+            lat=latency[i],
+            bound=bound_ms,
+            err="no error name" if pd.isna(err) else err,
+            status=int(status[i]) if not math.isnan(status[i]) else "?",
+        )
         (event_id,) = event_id_at([attempts["row"].iloc[i]])
-        items.append((event_id,
-                      f"fault {window.fault_id} ({window.fault}): {kind} op {attempts['op_id'].iloc[i]} invoked at "
-                      f"{invoke_s[i]:.3f} s {detail}"))
+        items.append(
+            (
+                event_id,
+                f"fault {window.fault_id} ({window.fault}): {kind} op {attempts['op_id'].iloc[i]} invoked at "
+                f"{invoke_s[i]:.3f} s {detail}",
+            )
+        )
     counts = {
         "client_ops_in_windows": int(inside.sum()),
         "hangs": int(hang.sum()),
@@ -233,7 +263,7 @@ class _Recovery:
     unknowns: list
 
 
-def _baseline_span(history: History, windows: List[FaultWindow], first_invoke_s: float) -> Optional[tuple]:
+def _baseline_span(history: History, windows: list[FaultWindow], first_invoke_s: float) -> tuple | None:
     phases = {p.name: p for p in history.meta.phases}
     if "baseline" in phases:
         return phases["baseline"].start_s, phases["baseline"].end_s
@@ -243,10 +273,15 @@ def _baseline_span(history: History, windows: List[FaultWindow], first_invoke_s:
     return start, windows[0].start_s
 
 
-def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history: History,
-                    config: CheckConfig) -> _Recovery:
-    counts = {"faults_recovered": 0, "faults_not_recovered": 0, "faults_recovery_unknown": 0,
-              "faults_recovery_covered_by_later_fault": 0}
+def _judge_recovery(
+    attempts: pd.DataFrame, windows: list[FaultWindow], history: History, config: CheckConfig
+) -> _Recovery:
+    counts = {
+        "faults_recovered": 0,
+        "faults_not_recovered": 0,
+        "faults_recovery_unknown": 0,
+        "faults_recovery_covered_by_later_fault": 0,
+    }
     figures: dict = {}
     failures: list = []
     unknowns: list = []
@@ -280,8 +315,9 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
     if base_ok_per_s is None or (open_model and base_ratio is None):
         where = "no baseline phase and no span before the first fault"
         if base is not None:
-            where = (f"the baseline [{base[0]:.3f}, {base[1]:.3f}) s is shorter than recovery_window_s "
-                     "or has no ok submit")
+            where = (
+                f"the baseline [{base[0]:.3f}, {base[1]:.3f}) s is shorter than recovery_window_s or has no ok submit"
+            )
         unknowns.append(f"recovery: {where}")
         counts["faults_recovery_unknown"] = len(windows)
         return _Recovery(counts, figures, failures, unknowns)
@@ -326,7 +362,8 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
             failures.append(
                 f"fault {w.fault_id} ({w.fault}) stopped at {w.stop_s:.3f} s: ok throughput never reached "
                 f"{config.recovery_share:g} of the baseline within {config.recovery_s_max:g} s "
-                f"(best window reached {best * config.recovery_share:.2f} of the baseline)")
+                f"(best window reached {best * config.recovery_share:.2f} of the baseline)"
+            )
         elif later and min(later) < load_end_s:
             # The next fault began before this one's recovery could be seen (a kill loop): recovery is judged
             # after the last fault of such a cluster, which covers this one.
@@ -336,7 +373,8 @@ def _judge_recovery(attempts: pd.DataFrame, windows: List[FaultWindow], history:
             ends = "the load ended"
             unknowns.append(
                 f"fault {w.fault_id} ({w.fault}): {ends} {observed_s:.1f} s after its stop, before recovery was seen; "
-                f"recovery needs {config.recovery_s_max + window_s:g} s of observation")
+                f"recovery needs {config.recovery_s_max + window_s:g} s of observation"
+            )
     if recovery_times:
         figures["recovery_s_max"] = max(recovery_times)
     return _Recovery(counts, figures, failures, unknowns)

@@ -16,8 +16,8 @@ hash is below 10^-5 at 10^7 events.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Iterable, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,18 @@ import pyarrow.compute as pc
 from harness.checkers.verdict import EVIDENCE_OPS_MAX
 from harness.history.schema import NEMESIS, History, OpF, OpType
 
-__all__ = ["Facts", "hash_column", "body_hash", "event_codes", "plain",
-           "DONE_NONE", "DONE_OK", "DONE_FAIL", "DONE_INFO", "BODY_FIELDS"]
+__all__ = [
+    "Facts",
+    "hash_column",
+    "body_hash",
+    "event_codes",
+    "plain",
+    "DONE_NONE",
+    "DONE_OK",
+    "DONE_FAIL",
+    "DONE_INFO",
+    "BODY_FIELDS",
+]
 
 BODY_FIELDS = ("key", "debit_account", "credit_account", "amount_minor", "currency")
 # How an attempt ended, as small integers so that masks are cheap.
@@ -45,7 +55,7 @@ def hash_column(series: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(series, index=False, categorize=True).to_numpy()
 
 
-def event_codes(columns: Sequence[pd.Series]) -> List[np.ndarray]:
+def event_codes(columns: Sequence[pd.Series]) -> list[np.ndarray]:
     """One integer code per value, shared across all the given columns (NA -> -1).
 
     The columns' Arrow chunks are encoded as one chunked array, whose dictionary
@@ -59,8 +69,9 @@ def event_codes(columns: Sequence[pd.Series]) -> List[np.ndarray]:
         chunks = [chunk.cast(pa.large_string()) for chunk in chunks]
     encoded = pc.dictionary_encode(pa.chunked_array(chunks))
     # Split by lengths, not by chunks: Arrow may drop or merge empty chunks.
-    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-                            for chunk in encoded.chunks])
+    codes = np.concatenate(
+        [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) for chunk in encoded.chunks]
+    )
     ends = np.cumsum([sum(len(chunk) for chunk in col) for col in chunks_of])
     return np.split(codes, ends[:-1])
 
@@ -107,8 +118,11 @@ class Facts:
         columns = {"invokes": self.history.ops.loc[client & invoke, "event_id"]}
         observation = self.history.observation
         if observation is not None:
-            columns.update(journal=observation.journal["event_id"], lines=observation.lines["event_id"],
-                           dead_letters=observation.dead_letters["event_id"])
+            columns.update(
+                journal=observation.journal["event_id"],
+                lines=observation.lines["event_id"],
+                dead_letters=observation.dead_letters["event_id"],
+            )
         codes = dict(zip(columns, event_codes(list(columns.values()))))
         self.codes_count = int(max((c.max() for c in codes.values() if len(c)), default=-1)) + 1
         return codes
@@ -138,8 +152,10 @@ class Facts:
         self._invoke_rows = np.flatnonzero(client & is_invoke)
         inv = ops.loc[client & is_invoke, ["op_id", "f", "time_s", "intended_time_s", "attempt"]]
         inv = inv.assign(row=np.arange(len(inv)))  # position among client invokes (codes["invokes"])
-        comp = ops.loc[client & ~is_invoke, ["op_id", "type", "time_s", "status_code", "error", "retry_after_s",
-                                             "latency_ms", "value"]]
+        comp = ops.loc[
+            client & ~is_invoke,
+            ["op_id", "type", "time_s", "status_code", "error", "retry_after_s", "latency_ms", "value"],
+        ]
         comp = comp.drop_duplicates("op_id", keep="first").reset_index(drop=True)
         inv = inv.drop_duplicates("op_id", keep="first")
         position = pd.Index(comp["op_id"].to_numpy()).get_indexer(inv["op_id"].to_numpy())
@@ -154,25 +170,29 @@ class Facts:
             return completed(column).to_numpy(dtype="float64", na_value=np.nan)
 
         done = np.full(len(inv), DONE_NONE, dtype=np.int8)
-        for kind, code in () if len(comp) == 0 else ((OpType.OK, DONE_OK), (OpType.FAIL, DONE_FAIL), (OpType.INFO, DONE_INFO)):
+        for kind, code in (
+            () if len(comp) == 0 else ((OpType.OK, DONE_OK), (OpType.FAIL, DONE_FAIL), (OpType.INFO, DONE_INFO))
+        ):
             is_kind = (comp["type"] == kind.value).to_numpy(dtype=bool, na_value=False)
             done[has & is_kind[np.where(has, position, 0)]] = code
-        frame = pd.DataFrame({
-            "op_id": inv["op_id"].to_numpy(),
-            "row": inv["row"].to_numpy(),
-            "submit": (inv["f"] == OpF.SUBMIT.value).to_numpy(dtype=bool, na_value=False),
-            "ev": self.codes["invokes"][inv["row"].to_numpy()],
-            "invoke_s": inv["time_s"].to_numpy(dtype="float64"),
-            "intended_s": inv["intended_time_s"].to_numpy(dtype="float64", na_value=np.nan),
-            "attempt": inv["attempt"].to_numpy(dtype="float64", na_value=np.nan),
-            "done": done,
-            "done_s": floats("time_s"),
-            "status_code": floats("status_code"),
-            "error": completed("error"),
-            "retry_after_s": floats("retry_after_s"),
-            "latency_ms": floats("latency_ms"),
-            "value": completed("value"),
-        })
+        frame = pd.DataFrame(
+            {
+                "op_id": inv["op_id"].to_numpy(),
+                "row": inv["row"].to_numpy(),
+                "submit": (inv["f"] == OpF.SUBMIT.value).to_numpy(dtype=bool, na_value=False),
+                "ev": self.codes["invokes"][inv["row"].to_numpy()],
+                "invoke_s": inv["time_s"].to_numpy(dtype="float64"),
+                "intended_s": inv["intended_time_s"].to_numpy(dtype="float64", na_value=np.nan),
+                "attempt": inv["attempt"].to_numpy(dtype="float64", na_value=np.nan),
+                "done": done,
+                "done_s": floats("time_s"),
+                "status_code": floats("status_code"),
+                "error": completed("error"),
+                "retry_after_s": floats("retry_after_s"),
+                "latency_ms": floats("latency_ms"),
+                "value": completed("value"),
+            }
+        )
         # A completion without latency_ms still has a latency: its time minus the invoke's.
         missing = np.isnan(frame["latency_ms"].to_numpy()) & (done != DONE_NONE)
         if missing.any():
@@ -204,16 +224,19 @@ class Facts:
         """
         sub = self.submits
         done = sub["done"].to_numpy()
-        frame = pd.DataFrame({
-            "body": sub["body"].to_numpy(),
-            "ev": sub["ev"].to_numpy(),
-            "ok": done == DONE_OK,
-            "open": (done == DONE_INFO) | (done == DONE_NONE),
-            "valid": sub["valid_body"].to_numpy(),
-        })
+        frame = pd.DataFrame(
+            {
+                "body": sub["body"].to_numpy(),
+                "ev": sub["ev"].to_numpy(),
+                "ok": done == DONE_OK,
+                "open": (done == DONE_INFO) | (done == DONE_NONE),
+                "valid": sub["valid_body"].to_numpy(),
+            }
+        )
         frame = frame.loc[frame["ev"].to_numpy() >= 0]  # a submit without an event id ties to nothing
-        grouped = frame.groupby("body", sort=False).agg(ev=("ev", "first"), acked=("ok", "any"),
-                                                       opened=("open", "any"), valid=("valid", "all"))
+        grouped = frame.groupby("body", sort=False).agg(
+            ev=("ev", "first"), acked=("ok", "any"), opened=("open", "any"), valid=("valid", "all")
+        )
         grouped["indeterminate"] = ~grouped["acked"] & grouped["opened"]
         grouped["failed"] = ~grouped["acked"] & ~grouped["opened"]
         return grouped.drop(columns="opened")
@@ -226,17 +249,22 @@ class Facts:
         sub = self.submits
         done = sub["done"].to_numpy()
         ok_s = np.where(done == DONE_OK, sub["done_s"].to_numpy(), np.nan)
-        frame = pd.DataFrame({
-            "ev": sub["ev"].to_numpy(),
-            "row": sub["row"].to_numpy(),
-            "invoke_s": sub["invoke_s"].to_numpy(),
-            "ok_s": ok_s,
-            "accepted": done != DONE_FAIL,
-        })
+        frame = pd.DataFrame(
+            {
+                "ev": sub["ev"].to_numpy(),
+                "row": sub["row"].to_numpy(),
+                "invoke_s": sub["invoke_s"].to_numpy(),
+                "ok_s": ok_s,
+                "accepted": done != DONE_FAIL,
+            }
+        )
         frame = frame.loc[frame["ev"].to_numpy() >= 0]
         return frame.groupby("ev", sort=False).agg(
-            row=("row", "first"), first_invoke_s=("invoke_s", "min"), first_ok_s=("ok_s", "min"),
-            accepted=("accepted", "any"))
+            row=("row", "first"),
+            first_invoke_s=("invoke_s", "min"),
+            first_ok_s=("ok_s", "min"),
+            accepted=("accepted", "any"),
+        )
 
     # -- observation ---------------------------------------------------------------------
 

@@ -46,8 +46,9 @@ def no_double_posting(history: History, config: CheckConfig, facts: Facts | None
     journal = facts.journal
     twice = journal["ev"].duplicated(keep=False).to_numpy()
     repeated = journal.loc[twice].assign(position=np.flatnonzero(twice))
-    sizes = repeated.groupby("ev", sort=False).agg(rows=("seq", "size"), seq_first=("seq", "min"),
-                                                   position=("position", "first"))
+    sizes = repeated.groupby("ev", sort=False).agg(
+        rows=("seq", "size"), seq_first=("seq", "min"), position=("position", "first")
+    )
     names = history.observation.journal["event_id"]
     items = []
     for ev, row in sizes.sort_values("seq_first").head(10).iterrows():
@@ -60,8 +61,14 @@ def no_double_posting(history: History, config: CheckConfig, facts: Facts | None
         "events_posted_twice_or_more": len(sizes),
         "extra_rows": int(sizes["rows"].sum() - len(sizes)),
     }
-    return verdict(name, len(sizes), "events posted more than once", f"{counts['events_posted']} posted events judged",
-                   counts, evidence_for(facts, items))
+    return verdict(
+        name,
+        len(sizes),
+        "events posted more than once",
+        f"{counts['events_posted']} posted events judged",
+        counts,
+        evidence_for(facts, items),
+    )
 
 
 def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
@@ -98,8 +105,12 @@ def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = Non
     first_ok = events["first_ok_s"].reindex(ev).to_numpy()
     shown = first_in_order(lost, first_ok)
     items = [
-        (event_id, "acknowledged, but the id was posted with another body (a conflicting body was answered ok)"
-         if id_posted[i] else "acknowledged, then neither posted, dead-lettered nor rejected")
+        (
+            event_id,
+            "acknowledged, but the id was posted with another body (a conflicting body was answered ok)"
+            if id_posted[i]
+            else "acknowledged, then neither posted, dead-lettered nor rejected",
+        )
         for i, event_id in zip(shown, facts.event_ids_of(ev[shown]))
     ]
     judged = f"{len(acked)} acknowledged bodies judged"
@@ -109,7 +120,9 @@ def no_lost_ack(history: History, config: CheckConfig, facts: Facts | None = Non
             name,
             f"cannot judge: {counts['lost']} acknowledged events are not in the ledger, but the drain did not complete"
             f" (backlog_left={left if left is not None else 'unknown'}); they may still be queued",
-            counts, evidence=evidence_for(facts, items))
+            counts,
+            evidence=evidence_for(facts, items),
+        )
     return verdict(name, counts["lost"], "acknowledged events lost", judged, counts, evidence_for(facts, items))
 
 
@@ -142,8 +155,10 @@ def no_phantom(history: History, config: CheckConfig, facts: Facts | None = None
     problems[never] = "posted, but this event id was never submitted"
     bad = never | other_body | posted_invalid | posted_failed
     names = history.observation.journal["event_id"]
-    items = [(names.iloc[i], f"{problems[i]} (journal seq {journal['seq'].iloc[i]})")
-             for i in first_in_order(bad, journal["seq"].to_numpy())]
+    items = [
+        (names.iloc[i], f"{problems[i]} (journal seq {journal['seq'].iloc[i]})")
+        for i in first_in_order(bad, journal["seq"].to_numpy())
+    ]
     for event_id in facts.event_ids_of(invalid_acked["ev"].to_numpy()[:10]):
         items.append((event_id, "a body sent as invalid on purpose was answered ok"))
     counts = {
@@ -155,8 +170,14 @@ def no_phantom(history: History, config: CheckConfig, facts: Facts | None = None
         "invalid_body_acknowledged": len(invalid_acked),
     }
     violations = int(bad.sum()) + len(invalid_acked)
-    return verdict(name, violations, "phantom postings or invalid bodies accepted",
-                   f"{len(journal)} journal rows judged", counts, evidence_for(facts, items))
+    return verdict(
+        name,
+        violations,
+        "phantom postings or invalid bodies accepted",
+        f"{len(journal)} journal rows judged",
+        counts,
+        evidence_for(facts, items),
+    )
 
 
 def dead_letters_accounted(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
@@ -189,5 +210,11 @@ def dead_letters_accounted(history: History, config: CheckConfig, facts: Facts |
         "never_accepted": int((known & ~accepted).sum()),
         "also_posted": int(posted.sum()),
     }
-    return verdict(name, int(bad.sum()), "dead letters unaccounted", f"{len(letters)} dead letters judged",
-                   counts, evidence_for(facts, items))
+    return verdict(
+        name,
+        int(bad.sum()),
+        "dead letters unaccounted",
+        f"{len(letters)} dead letters judged",
+        counts,
+        evidence_for(facts, items),
+    )

@@ -16,7 +16,7 @@ import pandas as pd
 from harness.checkers.common import evidence_for, first_in_order, needs_observation, verdict
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import Facts, event_codes
-from harness.checkers.verdict import Evidence, EVIDENCE_MAX, Verdict
+from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Verdict
 from harness.history.schema import History
 
 __all__ = ["conservation", "replay_equals_projection"]
@@ -54,8 +54,9 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     sums = pd.Series(lines["amount_minor"].to_numpy(dtype="int64")).groupby(group, sort=True).sum()
     bad_groups = sums.index.to_numpy()[sums.to_numpy() != 0]
     labels = _label(lines, group, bad_groups[:EVIDENCE_MAX], ("event_id", "currency"))
-    items = [(labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0")
-             for g in bad_groups[:EVIDENCE_MAX]]
+    items = [
+        (labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0") for g in bad_groups[:EVIDENCE_MAX]
+    ]
     balances = history.observation.balances
     per_currency = balances.groupby("currency", sort=True)["balance_minor"].sum()
     off = per_currency[per_currency != 0]
@@ -69,9 +70,14 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
         "currencies_unbalanced": len(off),
     }
     violations = counts["events_unbalanced"] + counts["currencies_unbalanced"]
-    return verdict(name, violations, "unbalanced events or currencies",
-                   f"{counts['events_judged']} events and {len(per_currency)} currencies judged", counts,
-                   tuple(evidence))
+    return verdict(
+        name,
+        violations,
+        "unbalanced events or currencies",
+        f"{counts['events_judged']} events and {len(per_currency)} currencies judged",
+        counts,
+        tuple(evidence),
+    )
 
 
 def replay_equals_projection(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
@@ -112,16 +118,29 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
     names.update(_label(balances, cell_b, wanted[~in_lines], ("account", "currency")))
     for i in shown:
         account, currency = names[cells[i]]
-        evidence.append(Evidence(None, f"{account} {currency}: balance table says {projected_v[i]}, "
-                                       f"the journal's lines add up to {replayed_v[i]} (drift {drift[i]:+d})"))
-    items = [(lines["event_id"].iloc[i], "has lines but is not in the journal")
-             for i in np.flatnonzero(orphan_lines)[:5]]
-    items += [(history.observation.journal["event_id"].iloc[i], "is in the journal but has no lines")
-              for i in np.flatnonzero(bare_events)[:5]]
+        evidence.append(
+            Evidence(
+                None,
+                f"{account} {currency}: balance table says {projected_v[i]}, "
+                f"the journal's lines add up to {replayed_v[i]} (drift {drift[i]:+d})",
+            )
+        )
+    items = [
+        (lines["event_id"].iloc[i], "has lines but is not in the journal") for i in np.flatnonzero(orphan_lines)[:5]
+    ]
+    items += [
+        (history.observation.journal["event_id"].iloc[i], "is in the journal but has no lines")
+        for i in np.flatnonzero(bare_events)[:5]
+    ]
     evidence.extend(evidence_for(facts, items))
     if listed_twice.any():
-        evidence.append(Evidence(None, f"{int(listed_twice.sum())} balance rows repeat an (account, currency) "
-                                       "already listed; they were added together"))
+        evidence.append(
+            Evidence(
+                None,
+                f"{int(listed_twice.sum())} balance rows repeat an (account, currency) "
+                "already listed; they were added together",
+            )
+        )
     counts = {
         "balance_cells_judged": len(both),
         "balance_cells_drifted": int(differ.sum()),
@@ -129,8 +148,19 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
         "journal_events_without_lines": int(len(np.unique(journal_ev[bare_events]))),
         "balance_rows_repeated": int(listed_twice.sum()),
     }
-    violations = (counts["balance_cells_drifted"] + counts["lines_without_journal_event"]
-                  + counts["journal_events_without_lines"] + counts["balance_rows_repeated"])
+    violations = (
+        counts["balance_cells_drifted"]
+        + counts["lines_without_journal_event"]
+        + counts["journal_events_without_lines"]
+        + counts["balance_rows_repeated"]
+    )
     figures = {"drift_minor_abs_total": float(np.abs(drift).sum())}
-    return verdict(name, violations, "differences between replay and projection",
-                   f"{len(both)} (account, currency) balances judged", counts, tuple(evidence), figures)
+    return verdict(
+        name,
+        violations,
+        "differences between replay and projection",
+        f"{len(both)} (account, currency) balances judged",
+        counts,
+        tuple(evidence),
+        figures,
+    )

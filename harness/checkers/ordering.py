@@ -50,8 +50,12 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
     probes = both[["key_h", "first_invoke_s", "seq"]].sort_values("first_invoke_s", kind="stable")
     probes["row"] = probes.index.to_numpy()
     joined = pd.merge_asof(
-        probes, acked[["key_h", "first_ok_s", "seq_max_before"]],
-        left_on="first_invoke_s", right_on="first_ok_s", by="key_h", allow_exact_matches=False,
+        probes,
+        acked[["key_h", "first_ok_s", "seq_max_before"]],
+        left_on="first_invoke_s",
+        right_on="first_ok_s",
+        by="key_h",
+        allow_exact_matches=False,
     )
     late = (joined["seq_max_before"] > joined["seq"]).to_numpy(dtype=bool, na_value=False)
     rows = joined["row"].to_numpy()[late]
@@ -61,19 +65,31 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
     names = observed["event_id"]
     for i in first_in_order(bad, both["first_invoke_s"].to_numpy()):
         b = both.iloc[i]
-        same = both.loc[(both["key_h"] == b["key_h"]) & (both["first_ok_s"] < b["first_invoke_s"])
-                        & (both["seq"] > b["seq"])].sort_values("first_ok_s")
+        same = both.loc[
+            (both["key_h"] == b["key_h"]) & (both["first_ok_s"] < b["first_invoke_s"]) & (both["seq"] > b["seq"])
+        ].sort_values("first_ok_s")
         a = same.iloc[0]
         a_id, b_id = names.iloc[int(a["position"])], names.iloc[int(b["position"])]
         key = observed["key"].iloc[int(b["position"])]
-        items.append((b_id, f"key {key}: applied at seq {int(b['seq'])} before {a_id} (seq {int(a['seq'])}), "
-                            f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first "
-                            f"invoked at {b['first_invoke_s']:.6f} s"))
+        items.append(
+            (
+                b_id,
+                f"key {key}: applied at seq {int(b['seq'])} before {a_id} (seq {int(a['seq'])}), "
+                f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first "
+                f"invoked at {b['first_invoke_s']:.6f} s",
+            )
+        )
         items.append((a_id, f"key {key}: acknowledged first, applied after {b_id}"))
     counts = {
         "events_judged": len(both),
         "keys": int(both["key_h"].nunique()),
         "events_applied_too_early": int(bad.sum()),
     }
-    return verdict(name, int(bad.sum()), "events applied before an event acknowledged before they were invoked",
-                   f"{len(both)} posted events on {counts['keys']} keys judged", counts, evidence_for(facts, items))
+    return verdict(
+        name,
+        int(bad.sum()),
+        "events applied before an event acknowledged before they were invoked",
+        f"{len(both)} posted events on {counts['keys']} keys judged",
+        counts,
+        evidence_for(facts, items),
+    )

@@ -71,12 +71,19 @@ def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Ve
         elif figures["throughput_per_s"] < config.throughput_per_s_min:
             breaches.append(f"throughput_per_s = {figures['throughput_per_s']:.1f} < {config.throughput_per_s_min:g}")
     if breaches:
-        return Verdict(NAME, Validity.INVALID, "violated: " + "; ".join(breaches), counts, figures,
-                       tuple(Evidence(None, b) for b in breaches))
+        return Verdict(
+            NAME,
+            Validity.INVALID,
+            "violated: " + "; ".join(breaches),
+            counts,
+            figures,
+            tuple(Evidence(None, b) for b in breaches),
+        )
     if lacking:
         return unknown(NAME, "cannot judge: " + "; ".join(lacking), counts, figures)
     if not judged:
-        return Verdict(NAME, Validity.VALID, "nothing judged: no SLO bound is set (figures reported only)",
-                       counts, figures, ())
+        return Verdict(
+            NAME, Validity.VALID, "nothing judged: no SLO bound is set (figures reported only)", counts, figures, ()
+        )
     shown = ", ".join(f"{k}={v:.1f}" for k, v in figures.items() if k.startswith(("latency_ms_p", "throughput")))
     return Verdict(NAME, Validity.VALID, f"holds: {', '.join(judged)} met ({shown})", counts, figures, ())

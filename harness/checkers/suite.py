@@ -8,7 +8,7 @@ a pass, is enforced here for all of them; and the costly shared facts
 from __future__ import annotations
 
 import traceback
-from typing import Callable, Dict, Optional, Tuple
+from collections.abc import Callable
 
 from harness.checkers.backlog import backlog_bounded
 from harness.checkers.config import CHECKER_NAMES, CheckConfig
@@ -24,7 +24,7 @@ from harness.history.schema import History
 __all__ = ["CHECKERS", "check_all", "run_checker"]
 
 # name -> pure function (history, config, facts=None) -> Verdict, in report order.
-CHECKERS: Dict[str, Callable[..., Verdict]] = {
+CHECKERS: dict[str, Callable[..., Verdict]] = {
     "no_double_posting": no_double_posting,
     "no_lost_ack": no_lost_ack,
     "no_phantom": no_phantom,
@@ -39,7 +39,7 @@ CHECKERS: Dict[str, Callable[..., Verdict]] = {
 assert tuple(CHECKERS) == CHECKER_NAMES, "CHECKERS and CHECKER_NAMES must list the same checkers in the same order"
 
 
-def run_checker(name: str, history: History, config: CheckConfig, facts: Optional[Facts] = None) -> Verdict:
+def run_checker(name: str, history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
     """One checker by name; any exception becomes an UNKNOWN verdict naming it."""
     try:
         result = CHECKERS[name](history, config, facts)
@@ -49,11 +49,17 @@ def run_checker(name: str, history: History, config: CheckConfig, facts: Optiona
     except Exception as exc:  # noqa: BLE001 - the whole point: a crash is unknown, never a pass
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
-        return Verdict(name, Validity.UNKNOWN, f"cannot judge: the checker crashed: {type(exc).__name__}: {exc}{place}",
-                       {"crashed": 1}, {}, ())
+        return Verdict(
+            name,
+            Validity.UNKNOWN,
+            f"cannot judge: the checker crashed: {type(exc).__name__}: {exc}{place}",
+            {"crashed": 1},
+            {},
+            (),
+        )
 
 
-def check_all(history: History, config: Optional[CheckConfig] = None) -> Tuple[Verdict, ...]:
+def check_all(history: History, config: CheckConfig | None = None) -> tuple[Verdict, ...]:
     """Every enabled checker, in CHECKER_NAMES order."""
     config = config if config is not None else CheckConfig()
     facts = Facts(history)

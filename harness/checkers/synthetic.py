@@ -18,8 +18,8 @@ answered 503 with Retry-After and not posted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ class SyntheticShape:
     dead_share: float = 0.002
     duplicate_share: float = 0.03  # extra submissions, relative to events
     conflict_share: float = 0.01
-    fault_window: Optional[tuple] = (0.40, 0.45)  # as shares of the load span; None: no fault
+    fault_window: tuple | None = (0.40, 0.45)  # as shares of the load span; None: no fault
     duration_s_min: float = 60.0  # small histories slow their rate so that recovery can be observed
     quiet_s: float = 6.0  # no timeouts this long around the fault (its grace): they would be hangs in it
 
@@ -76,14 +76,24 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
     if not 10 <= ops_target <= OPS_MAX:
         raise ValueError(f'"ops_target" must be in [10, {OPS_MAX}], got {ops_target}')
     rng = np.random.default_rng(seed)
-    ops_per_event = 2 * (1 + shape.retry_ok_share + shape.timeout_ok_share + shape.duplicate_share
-                         + shape.conflict_share)
+    ops_per_event = 2 * (
+        1 + shape.retry_ok_share + shape.timeout_ok_share + shape.duplicate_share + shape.conflict_share
+    )
     n = max(4, int(ops_target / ops_per_event))
     rate_per_s = min(shape.rate_per_s, n / shape.duration_s_min)
     arrival_s = np.cumsum(rng.exponential(1.0 / rate_per_s, n))
     span_s = float(arrival_s[-1])
-    shares = np.array([shape.retry_ok_share, shape.timeout_ok_share, shape.info_posted_share, shape.info_lost_share,
-                       shape.refused_share, shape.invalid_share, shape.dead_share])
+    shares = np.array(
+        [
+            shape.retry_ok_share,
+            shape.timeout_ok_share,
+            shape.info_posted_share,
+            shape.info_lost_share,
+            shape.refused_share,
+            shape.invalid_share,
+            shape.dead_share,
+        ]
+    )
     probabilities = np.concatenate([[1.0 - shares.sum()], shares])
     kind = rng.choice(8, size=n, p=probabilities)
     faulted = np.zeros(n, dtype=bool)
@@ -100,7 +110,7 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
                 kind[candidates[len(candidates) // 2]] = needed
 
     ranks = np.arange(1, shape.accounts + 1)
-    weights = 1.0 / ranks ** shape.zipf_exponent
+    weights = 1.0 / ranks**shape.zipf_exponent
     debit = rng.choice(shape.accounts, size=n, p=weights / weights.sum())
     credit = (debit + 1 + rng.integers(0, shape.accounts - 1, size=n)) % shape.accounts
     names = pd.array([f"acct-{i:06d}" for i in range(shape.accounts)], dtype="string")
@@ -109,8 +119,13 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
     amount = rng.integers(1, 1_000_000, size=n)
     # UUID-shaped (36 characters, as the load generator sends): the ids' length is most of the memory.
     # Random in the first two groups, the event's number in the last two: unique for 2^32 events.
-    event_id = pd.array([f"{v >> 16:08x}-{v & 0xFFFF:04x}-4000-a{i >> 20 & 0xFFF:03x}-{i & 0xFFFFF:012x}"
-                         for i, v in enumerate(rng.integers(0, 2**48, size=n).tolist())], dtype="string")
+    event_id = pd.array(
+        [
+            f"{v >> 16:08x}-{v & 0xFFFF:04x}-4000-a{i >> 20 & 0xFFF:03x}-{i & 0xFFFFF:012x}"
+            for i, v in enumerate(rng.integers(0, 2**48, size=n).tolist())
+        ],
+        dtype="string",
+    )
     process = pd.array([f"client-0-{i}" for i in range(shape.clients)], dtype="string")
     client = rng.integers(0, shape.clients, size=n)
 
@@ -137,17 +152,42 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
     m = kind == INVALID
     first_type[m], status[m], error[m] = "fail", 422.0, "http_422"
     everyone = np.arange(n)
-    blocks.append(dict(ev=everyone, invoke_s=arrival_s, took_s=took, type=first_type, status=status, error=error,
-                       retry_after=retry_after, attempt=np.ones(n), duplicate=np.zeros(n, bool),
-                       valid=kind != INVALID, amount=amount, intended=arrival_s))
+    blocks.append(
+        dict(
+            ev=everyone,
+            invoke_s=arrival_s,
+            took_s=took,
+            type=first_type,
+            status=status,
+            error=error,
+            retry_after=retry_after,
+            attempt=np.ones(n),
+            duplicate=np.zeros(n, bool),
+            valid=kind != INVALID,
+            amount=amount,
+            intended=arrival_s,
+        )
+    )
     # Second attempts: after a 429 (Retry-After) or a timeout.
     again = np.flatnonzero(np.isin(kind, (RETRY_OK, TIMEOUT_OK)))
     second_s = arrival_s[again] + took[again] + np.where(kind[again] == RETRY_OK, 0.05, 0.1)
     k = len(again)
-    blocks.append(dict(ev=again, invoke_s=second_s, took_s=latency_s(k), type=np.full(k, "ok", dtype=object),
-                       status=np.full(k, 202.0), error=np.full(k, None, dtype=object), retry_after=np.full(k, np.nan),
-                       attempt=np.full(k, 2.0), duplicate=np.zeros(k, bool), valid=np.ones(k, bool),
-                       amount=amount[again], intended=np.full(k, np.nan)))
+    blocks.append(
+        dict(
+            ev=again,
+            invoke_s=second_s,
+            took_s=latency_s(k),
+            type=np.full(k, "ok", dtype=object),
+            status=np.full(k, 202.0),
+            error=np.full(k, None, dtype=object),
+            retry_after=np.full(k, np.nan),
+            attempt=np.full(k, 2.0),
+            duplicate=np.zeros(k, bool),
+            valid=np.ones(k, bool),
+            amount=amount[again],
+            intended=np.full(k, np.nan),
+        )
+    )
     ok_first_s = np.where(kind == OK, arrival_s + took, np.nan)
     ok_first_s[again] = second_s + blocks[-1]["took_s"]
     ok_events = np.flatnonzero(np.isin(kind, (OK, RETRY_OK, TIMEOUT_OK)) & ~faulted)
@@ -157,12 +197,22 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
             continue
         of = rng.choice(ok_events, size=k)
         at = ok_first_s[of] + rng.uniform(0.001, 1.0, size=k)
-        blocks.append(dict(ev=of, invoke_s=at, took_s=latency_s(k),
-                           type=np.full(k, "fail" if conflict else "ok", dtype=object),
-                           status=np.full(k, 409.0 if conflict else 202.0),
-                           error=np.full(k, "http_409" if conflict else None, dtype=object),
-                           retry_after=np.full(k, np.nan), attempt=np.ones(k), duplicate=np.full(k, not conflict),
-                           valid=np.ones(k, bool), amount=amount[of] + (1 if conflict else 0), intended=at))
+        blocks.append(
+            dict(
+                ev=of,
+                invoke_s=at,
+                took_s=latency_s(k),
+                type=np.full(k, "fail" if conflict else "ok", dtype=object),
+                status=np.full(k, 409.0 if conflict else 202.0),
+                error=np.full(k, "http_409" if conflict else None, dtype=object),
+                retry_after=np.full(k, np.nan),
+                attempt=np.ones(k),
+                duplicate=np.full(k, not conflict),
+                valid=np.ones(k, bool),
+                amount=amount[of] + (1 if conflict else 0),
+                intended=at,
+            )
+        )
     attempts = {name: np.concatenate([b[name] for b in blocks]) for name in blocks[0]}
     a = len(attempts["ev"])
     ev = attempts["ev"]
@@ -174,36 +224,47 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
         return np.concatenate([invoke_values, done_values])
 
     na_f = np.full(a, np.nan)
-    ops = pd.DataFrame({
-        "time_s": both(invoke_s, done_s),
-        "process": pd.array(process[np.concatenate([client[ev], client[ev]])], dtype="string"),
-        "type": pd.array(both(np.full(a, "invoke", dtype=object), attempts["type"]), dtype="string"),
-        "f": pd.array(np.full(2 * a, "submit", dtype=object), dtype="string"),
-        "op_id": both(op_id, op_id),
-        "event_id": pd.array(event_id[np.concatenate([ev, ev])], dtype="string"),
-        "key": pd.array(both(names[debit[ev]], np.full(a, None, dtype=object)), dtype="string"),
-        "debit_account": pd.array(both(names[debit[ev]], np.full(a, None, dtype=object)), dtype="string"),
-        "credit_account": pd.array(both(names[credit[ev]], np.full(a, None, dtype=object)), dtype="string"),
-        "amount_minor": pd.array(both(attempts["amount"].astype(float), na_f), dtype="Int64"),
-        "currency": pd.array(both(currencies[currency[ev]], np.full(a, None, dtype=object)), dtype="string"),
-        "intended_time_s": both(attempts["intended"], na_f),
-        "attempt": pd.array(both(attempts["attempt"], na_f), dtype="Int64"),
-        "duplicate": pd.array(both(attempts["duplicate"], np.full(a, None, dtype=object)), dtype="boolean"),
-        "valid_body": pd.array(both(attempts["valid"], np.full(a, None, dtype=object)), dtype="boolean"),
-        "status_code": pd.array(both(na_f, attempts["status"]), dtype="Int64"),
-        "latency_ms": both(na_f, attempts["took_s"] * 1000.0),
-        "error": pd.array(both(np.full(a, None, dtype=object), attempts["error"]), dtype="string"),
-        "retry_after_s": both(na_f, attempts["retry_after"]),
-    })
+    ops = pd.DataFrame(
+        {
+            "time_s": both(invoke_s, done_s),
+            "process": pd.array(process[np.concatenate([client[ev], client[ev]])], dtype="string"),
+            "type": pd.array(both(np.full(a, "invoke", dtype=object), attempts["type"]), dtype="string"),
+            "f": pd.array(np.full(2 * a, "submit", dtype=object), dtype="string"),
+            "op_id": both(op_id, op_id),
+            "event_id": pd.array(event_id[np.concatenate([ev, ev])], dtype="string"),
+            "key": pd.array(both(names[debit[ev]], np.full(a, None, dtype=object)), dtype="string"),
+            "debit_account": pd.array(both(names[debit[ev]], np.full(a, None, dtype=object)), dtype="string"),
+            "credit_account": pd.array(both(names[credit[ev]], np.full(a, None, dtype=object)), dtype="string"),
+            "amount_minor": pd.array(both(attempts["amount"].astype(float), na_f), dtype="Int64"),
+            "currency": pd.array(both(currencies[currency[ev]], np.full(a, None, dtype=object)), dtype="string"),
+            "intended_time_s": both(attempts["intended"], na_f),
+            "attempt": pd.array(both(attempts["attempt"], na_f), dtype="Int64"),
+            "duplicate": pd.array(both(attempts["duplicate"], np.full(a, None, dtype=object)), dtype="boolean"),
+            "valid_body": pd.array(both(attempts["valid"], np.full(a, None, dtype=object)), dtype="boolean"),
+            "status_code": pd.array(both(na_f, attempts["status"]), dtype="Int64"),
+            "latency_ms": both(na_f, attempts["took_s"] * 1000.0),
+            "error": pd.array(both(np.full(a, None, dtype=object), attempts["error"]), dtype="string"),
+            "retry_after_s": both(na_f, attempts["retry_after"]),
+        }
+    )
     phases = []
     if shape.fault_window is not None:
-        nemesis = pd.DataFrame({
-            "time_s": [f_start, f_stop], "process": ["nemesis", "nemesis"], "type": ["ok", "ok"],
-            "f": ["fault_start", "fault_stop"], "op_id": [-1, -2], "fault_id": [0, 0],
-            "fault": ["down on api_redis"] * 2, "value": ['{"link": "api_redis"}'] * 2,
-        })
-        ops = pd.concat([ops, conform(nemesis, {k: v for k, v in OPS_COLUMNS.items() if k != "index"}, "nemesis")],
-                        ignore_index=True)
+        nemesis = pd.DataFrame(
+            {
+                "time_s": [f_start, f_stop],
+                "process": ["nemesis", "nemesis"],
+                "type": ["ok", "ok"],
+                "f": ["fault_start", "fault_stop"],
+                "op_id": [-1, -2],
+                "fault_id": [0, 0],
+                "fault": ["down on api_redis"] * 2,
+                "value": ['{"link": "api_redis"}'] * 2,
+            }
+        )
+        ops = pd.concat(
+            [ops, conform(nemesis, {k: v for k, v in OPS_COLUMNS.items() if k != "index"}, "nemesis")],
+            ignore_index=True,
+        )
         phases = [Phase("baseline", 0.0, f_start), Phase("fault", f_start, f_stop), Phase("recovery", f_stop, span_s)]
     order = np.argsort(ops["time_s"].to_numpy(), kind="stable")
     ops = ops.take(order).reset_index(drop=True)
@@ -211,33 +272,46 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
     ops = conform(ops, OPS_COLUMNS, "ops")
 
     posted = np.flatnonzero(np.isin(kind, _POSTED_KINDS) & ~faulted)  # in arrival order = first-invoke order
-    journal = pd.DataFrame({
-        "seq": np.arange(1, len(posted) + 1),
-        "event_id": event_id[posted],
-        "key": names[debit[posted]],
-        "debit_account": names[debit[posted]],
-        "credit_account": names[credit[posted]],
-        "amount_minor": amount[posted],
-        "currency": currencies[currency[posted]],
-    })
-    lines = pd.DataFrame({
-        "event_id": pd.array(np.concatenate([event_id[posted], event_id[posted]]), dtype="string"),
-        "account": pd.array(np.concatenate([names[debit[posted]], names[credit[posted]]]), dtype="string"),
-        "currency": pd.array(np.concatenate([currencies[currency[posted]]] * 2), dtype="string"),
-        "amount_minor": np.concatenate([-amount[posted], amount[posted]]),
-    })
+    journal = pd.DataFrame(
+        {
+            "seq": np.arange(1, len(posted) + 1),
+            "event_id": event_id[posted],
+            "key": names[debit[posted]],
+            "debit_account": names[debit[posted]],
+            "credit_account": names[credit[posted]],
+            "amount_minor": amount[posted],
+            "currency": currencies[currency[posted]],
+        }
+    )
+    lines = pd.DataFrame(
+        {
+            "event_id": pd.array(np.concatenate([event_id[posted], event_id[posted]]), dtype="string"),
+            "account": pd.array(np.concatenate([names[debit[posted]], names[credit[posted]]]), dtype="string"),
+            "currency": pd.array(np.concatenate([currencies[currency[posted]]] * 2), dtype="string"),
+            "amount_minor": np.concatenate([-amount[posted], amount[posted]]),
+        }
+    )
     dead = np.flatnonzero(kind == DEAD)
-    dead_letters = pd.DataFrame({"event_id": event_id[dead], "reason": "poison: amount over the breaker's limit",
-                                 "attempts": 3})
+    dead_letters = pd.DataFrame(
+        {"event_id": event_id[dead], "reason": "poison: amount over the breaker's limit", "attempts": 3}
+    )
     observation = Observation(
         journal=conform(journal, JOURNAL_COLUMNS, "journal"),
         lines=conform(lines, LINES_COLUMNS, "lines"),
         balances=balances_from_lines(lines),
-        dead_letters=conform(dead_letters, DEAD_LETTERS_COLUMNS, "dead_letters") if len(dead)
+        dead_letters=conform(dead_letters, DEAD_LETTERS_COLUMNS, "dead_letters")
+        if len(dead)
         else empty_frame(DEAD_LETTERS_COLUMNS),
     )
-    meta = RunMeta(run_id=f"synthetic-{ops_target}-{seed}", seed=seed, scenario="synthetic", phases=tuple(phases),
-                   drain_completed=True, drain_duration_s=1.0, backlog_left=0)
+    meta = RunMeta(
+        run_id=f"synthetic-{ops_target}-{seed}",
+        seed=seed,
+        scenario="synthetic",
+        phases=tuple(phases),
+        drain_completed=True,
+        drain_duration_s=1.0,
+        backlog_left=0,
+    )
     return History(ops=ops, metrics=empty_frame(METRICS_COLUMNS), observation=observation, meta=meta)
 
 
@@ -345,13 +419,28 @@ def plant_phantom(history: History, rng: np.random.Generator) -> History:
         raise ValueError("no failed event to post")
     op = invokes.iloc[int(rng.integers(len(invokes)))]
     obs = history.observation
-    row = pd.DataFrame([{"seq": int(obs.journal["seq"].max()) + 1, "event_id": op["event_id"], "key": op["key"],
-                         "debit_account": op["debit_account"], "credit_account": op["credit_account"],
-                         "amount_minor": int(op["amount_minor"]), "currency": op["currency"]}])
+    row = pd.DataFrame(
+        [
+            {
+                "seq": int(obs.journal["seq"].max()) + 1,
+                "event_id": op["event_id"],
+                "key": op["key"],
+                "debit_account": op["debit_account"],
+                "credit_account": op["credit_account"],
+                "amount_minor": int(op["amount_minor"]),
+                "currency": op["currency"],
+            }
+        ]
+    )
     journal = pd.concat([obs.journal, conform(row, JOURNAL_COLUMNS, "journal")], ignore_index=True)
-    new_lines = pd.DataFrame({"event_id": [op["event_id"]] * 2, "account": [op["debit_account"], op["credit_account"]],
-                              "currency": [op["currency"]] * 2,
-                              "amount_minor": [-int(op["amount_minor"]), int(op["amount_minor"])]})
+    new_lines = pd.DataFrame(
+        {
+            "event_id": [op["event_id"]] * 2,
+            "account": [op["debit_account"], op["credit_account"]],
+            "currency": [op["currency"]] * 2,
+            "amount_minor": [-int(op["amount_minor"]), int(op["amount_minor"])],
+        }
+    )
     lines = pd.concat([obs.lines, conform(new_lines, LINES_COLUMNS, "lines")], ignore_index=True)
     return _with(history, journal=journal, lines=lines, balances=balances_from_lines(lines))
 
@@ -367,7 +456,7 @@ def plant_dead_letter_without_reason(history: History, rng: np.random.Generator)
 
 
 # checker that must fail -> the defect that must make it (and only it) fail
-DEFECTS: Dict[str, Callable[[History, np.random.Generator], History]] = {
+DEFECTS: dict[str, Callable[[History, np.random.Generator], History]] = {
     "no_double_posting": plant_duplicate_posting,
     "no_lost_ack": plant_lost_ack,
     "no_phantom": plant_phantom,

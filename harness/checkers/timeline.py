@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -54,22 +53,23 @@ def default_body(key: str = "A") -> dict:
 class Timeline:
     """Collects ops, journal rows, lines, dead letters and phases; build() returns the History."""
 
-    def __init__(self, run_id: str = "timeline", seed: int = 0, process: str = "client-0-0",
-                 closed_model: bool = False) -> None:
+    def __init__(
+        self, run_id: str = "timeline", seed: int = 0, process: str = "client-0-0", closed_model: bool = False
+    ) -> None:
         self.closed_model = closed_model  # closed model: invokes carry no intended_time_s
         self.run_id = run_id
         self.seed = seed
         self.process = process
-        self._ops: List[dict] = []
+        self._ops: list[dict] = []
         self._op_id = 0
-        self._attempts: Dict[str, int] = defaultdict(int)
-        self._bodies: Dict[str, dict] = {}
-        self._journal: List[dict] = []
-        self._lines: List[dict] = []
-        self._drift: Dict[tuple, int] = defaultdict(int)
-        self._dead: List[dict] = []
-        self._phases: List[Phase] = []
-        self._metrics: List[dict] = []
+        self._attempts: dict[str, int] = defaultdict(int)
+        self._bodies: dict[str, dict] = {}
+        self._journal: list[dict] = []
+        self._lines: list[dict] = []
+        self._drift: dict[tuple, int] = defaultdict(int)
+        self._dead: list[dict] = []
+        self._phases: list[Phase] = []
+        self._metrics: list[dict] = []
         self._fault_id = 0
 
     # -- client ops ----------------------------------------------------------------------
@@ -82,10 +82,23 @@ class Timeline:
         base.update({k: v for k, v in fields.items() if k in _BODY})
         return base
 
-    def submit(self, event_id: str, at: float, outcome: Optional[str], *, took: float = 0.01,
-               status: Optional[int] = None, error: Optional[str] = None, retry_after_s: Optional[float] = None,
-               duplicate: bool = False, valid_body: bool = True, intended: Optional[float] = None,
-               attempt: Optional[int] = None, process: Optional[str] = None, **fields) -> int:
+    def submit(
+        self,
+        event_id: str,
+        at: float,
+        outcome: str | None,
+        *,
+        took: float = 0.01,
+        status: int | None = None,
+        error: str | None = None,
+        retry_after_s: float | None = None,
+        duplicate: bool = False,
+        valid_body: bool = True,
+        intended: float | None = None,
+        attempt: int | None = None,
+        process: str | None = None,
+        **fields,
+    ) -> int:
         """An invoke at `at` and, unless outcome is None, its completion (ok / fail / info) at at + took."""
         body = self.body(event_id, **fields)
         self._bodies.setdefault(event_id, body)
@@ -93,22 +106,40 @@ class Timeline:
         self._op_id += 1
         op_id = self._op_id
         process = process or self.process
-        self._ops.append({
-            "time_s": at, "process": process, "type": "invoke", "f": "submit", "op_id": op_id, "event_id": event_id,
-            **body, "intended_time_s": None if self.closed_model else at if intended is None else intended,
-            "attempt": attempt if attempt is not None else self._attempts[event_id],
-            "duplicate": duplicate, "valid_body": valid_body,
-        })
+        self._ops.append(
+            {
+                "time_s": at,
+                "process": process,
+                "type": "invoke",
+                "f": "submit",
+                "op_id": op_id,
+                "event_id": event_id,
+                **body,
+                "intended_time_s": None if self.closed_model else at if intended is None else intended,
+                "attempt": attempt if attempt is not None else self._attempts[event_id],
+                "duplicate": duplicate,
+                "valid_body": valid_body,
+            }
+        )
         if outcome is not None:
             if status is None:
                 status = {"ok": 202, "fail": 409}.get(outcome)
             if error is None and outcome != "ok":
                 error = f"http_{status}" if status is not None else "connection_reset"
-            self._ops.append({
-                "time_s": at + took, "process": process, "type": outcome, "f": "submit", "op_id": op_id,
-                "event_id": event_id, "status_code": status, "latency_ms": took * 1000.0, "error": error,
-                "retry_after_s": retry_after_s,
-            })
+            self._ops.append(
+                {
+                    "time_s": at + took,
+                    "process": process,
+                    "type": outcome,
+                    "f": "submit",
+                    "op_id": op_id,
+                    "event_id": event_id,
+                    "status_code": status,
+                    "latency_ms": took * 1000.0,
+                    "error": error,
+                    "retry_after_s": retry_after_s,
+                }
+            )
         return op_id
 
     def ok(self, event_id: str, at: float, **kw) -> int:
@@ -130,27 +161,38 @@ class Timeline:
         self._op_id += 1
         op = {"process": self.process, "f": "status", "op_id": self._op_id, "event_id": event_id}
         self._ops.append({**op, "time_s": at, "type": "invoke"})
-        self._ops.append({**op, "time_s": at + took, "type": "ok", "status_code": 200, "value": value,
-                          "latency_ms": took * 1000.0})
+        self._ops.append(
+            {**op, "time_s": at + took, "type": "ok", "status_code": 200, "value": value, "latency_ms": took * 1000.0}
+        )
         return self._op_id
 
     # -- faults, phases, metrics -------------------------------------------------------------
 
-    def fault(self, start: float, stop: Optional[float], fault: str = "latency on client_api",
-              fault_id: Optional[int] = None) -> int:
+    def fault(
+        self, start: float, stop: float | None, fault: str = "latency on client_api", fault_id: int | None = None
+    ) -> int:
         """A nemesis fault_start at start and fault_stop at stop (None: never stopped)."""
         fault_id = self._fault_id if fault_id is None else fault_id
         self._fault_id = max(self._fault_id, fault_id) + 1
         for f, at in (("fault_start", start), ("fault_stop", stop)):
             if at is not None:
-                self._ops.append({"time_s": at, "process": "nemesis", "type": "ok", "f": f, "fault_id": fault_id,
-                                  "fault": fault, "value": json.dumps({"fault": fault})})
+                self._ops.append(
+                    {
+                        "time_s": at,
+                        "process": "nemesis",
+                        "type": "ok",
+                        "f": f,
+                        "fault_id": fault_id,
+                        "fault": fault,
+                        "value": json.dumps({"fault": fault}),
+                    }
+                )
         return fault_id
 
     def phase(self, name: str, start: float, end: float) -> None:
         self._phases.append(Phase(name, start, end))
 
-    def metric(self, at: float, metric: str, value: float, partition: Optional[int] = None) -> None:
+    def metric(self, at: float, metric: str, value: float, partition: int | None = None) -> None:
         self._metrics.append({"time_s": at, "metric": metric, "partition": partition, "value": value})
 
     # -- the ledger ----------------------------------------------------------------------
@@ -168,26 +210,31 @@ class Timeline:
 
     def line(self, event_id: str, account: str, amount_minor: int, currency: str = "EUR") -> None:
         """A raw journal line; balances follow the lines (use drift() to make them differ)."""
-        self._lines.append({"event_id": event_id, "account": account, "currency": currency,
-                            "amount_minor": amount_minor})
+        self._lines.append(
+            {"event_id": event_id, "account": account, "currency": currency, "amount_minor": amount_minor}
+        )
 
     def drift(self, account: str, amount_minor: int, currency: str = "EUR") -> None:
         """Make the balance table differ from the lines by amount_minor (a projection defect)."""
         self._drift[(account, currency)] += amount_minor
 
-    def dead_letter(self, event_id: str, reason: Optional[str] = "poison", attempts: int = 1) -> None:
+    def dead_letter(self, event_id: str, reason: str | None = "poison", attempts: int = 1) -> None:
         self._dead.append({"event_id": event_id, "reason": reason, "attempts": attempts})
 
     # -- the result ----------------------------------------------------------------------
 
-    def build(self, observed: bool = True, drain_completed: Optional[bool] = True,
-              backlog_left: Optional[int] = 0) -> History:
+    def build(
+        self, observed: bool = True, drain_completed: bool | None = True, backlog_left: int | None = 0
+    ) -> History:
         ops = ops_from_records(self._ops)
-        metrics = conform(pd.DataFrame(self._metrics), METRICS_COLUMNS, "metrics") if self._metrics \
+        metrics = (
+            conform(pd.DataFrame(self._metrics), METRICS_COLUMNS, "metrics")
+            if self._metrics
             else empty_frame(METRICS_COLUMNS)
+        )
         observation = None
         if observed:
-            balances: Dict[tuple, int] = defaultdict(int)
+            balances: dict[tuple, int] = defaultdict(int)
             for line in self._lines:
                 balances[(line["account"], line["currency"])] += line["amount_minor"]
             for cell, amount in self._drift.items():
@@ -195,17 +242,25 @@ class Timeline:
             observation = Observation(
                 journal=_table(self._journal, JOURNAL_COLUMNS, "journal"),
                 lines=_table(self._lines, LINES_COLUMNS, "lines"),
-                balances=_table([{"account": a, "currency": c, "balance_minor": v}
-                                 for (a, c), v in sorted(balances.items())], BALANCES_COLUMNS, "balances"),
+                balances=_table(
+                    [{"account": a, "currency": c, "balance_minor": v} for (a, c), v in sorted(balances.items())],
+                    BALANCES_COLUMNS,
+                    "balances",
+                ),
                 dead_letters=_table(self._dead, DEAD_LETTERS_COLUMNS, "dead_letters"),
             )
-        meta = RunMeta(run_id=self.run_id, seed=self.seed, scenario="timeline", phases=tuple(self._phases),
-                       drain_completed=drain_completed if observed else None,
-                       backlog_left=backlog_left if observed else None)
+        meta = RunMeta(
+            run_id=self.run_id,
+            seed=self.seed,
+            scenario="timeline",
+            phases=tuple(self._phases),
+            drain_completed=drain_completed if observed else None,
+            backlog_left=backlog_left if observed else None,
+        )
         return History(ops=ops, metrics=metrics, observation=observation, meta=meta)
 
 
-def _table(rows: List[dict], columns, name: str) -> pd.DataFrame:
+def _table(rows: list[dict], columns, name: str) -> pd.DataFrame:
     if not rows:
         return empty_frame(columns)
     return conform(pd.DataFrame(rows), columns, name)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 __all__ = ["Validity", "Evidence", "Verdict", "exit_code", "EVIDENCE_MAX", "EVIDENCE_OPS_MAX"]
 
@@ -30,7 +31,7 @@ class Evidence:
     """One offending event: its id (None when the problem has no event, e.g. a balance), what is wrong,
     and its ops from the history as plain dicts (NA fields left out)."""
 
-    event_id: Optional[str]
+    event_id: str | None
     problem: str
     ops: tuple = ()
 
@@ -72,7 +73,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Verdict":
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
         return cls(
             name=data["name"],
             validity=Validity(data["validity"]),

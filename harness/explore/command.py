@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Dict, Optional, TextIO, Tuple
+from typing import TextIO
 
 from harness.errors import UsageError
 from harness.explore.explorer import CACHE_DIR, Explorer
@@ -35,44 +35,70 @@ def parse_budget_s(text: str) -> float:
     return value
 
 
-def live_episode(raw: Dict, run_dir: Path) -> Tuple[int, Tuple[str, ...]]:
+def live_episode(raw: dict, run_dir: Path) -> tuple[int, tuple[str, ...]]:
     """Run one episode for real; (exit code, names of the checkers that did not pass)."""
     from harness.run.engine import RunOptions, run_scenario
 
     scenario = scenario_from_mapping(raw)
     outcome = run_scenario(scenario, RunOptions(reports_dir=run_dir.parent, run_id=run_dir.name))
     allowed = scenario.invariants.allow_unknown if scenario.invariants is not None else frozenset()
-    failed = tuple(v.name for v in outcome.verdicts
-                   if v.validity.value == "invalid" or (v.validity.value == "unknown" and v.name not in allowed))
+    failed = tuple(
+        v.name
+        for v in outcome.verdicts
+        if v.validity.value == "invalid" or (v.validity.value == "unknown" and v.name not in allowed)
+    )
     if outcome.exit_code == 3:
         failed = failed + ("incomplete_run",)
     return outcome.exit_code, failed
 
 
-def explore_command(scenario_path: Path, budget: str, reports_dir: Path, max_examples: Optional[int] = None,
-                    replays: int = 3, out: TextIO = sys.stdout) -> int:
+def explore_command(
+    scenario_path: Path,
+    budget: str,
+    reports_dir: Path,
+    max_examples: int | None = None,
+    replays: int = 3,
+    out: TextIO = sys.stdout,
+) -> int:
     budget_s = parse_budget_s(budget)
     scenario = load_scenario(scenario_path)
     spec = scenario.explore or ExploreSpec()
     if replays < 1 or replays > 100:
         raise UsageError(f"--replays: must be in [1, 100], got {replays}")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(reports_dir) / f"explore-{scenario.name}-{stamp}"
     from harness.stack import LocalStack, StackConfig
 
     def log(line: str) -> None:
         print(line, file=out, flush=True)
 
-    explorer = Explorer(dict(scenario.raw), spec, out_dir, budget_s, live_episode, max_examples=max_examples,
-                        replays=replays, database_dir=CACHE_DIR / scenario.name, log=log)
-    log(f"exploring {scenario.name} for up to {budget_s:g} s ({explorer.max_examples} examples at most); "
-        f"output in {out_dir}")
+    explorer = Explorer(
+        dict(scenario.raw),
+        spec,
+        out_dir,
+        budget_s,
+        live_episode,
+        max_examples=max_examples,
+        replays=replays,
+        database_dir=CACHE_DIR / scenario.name,
+        log=log,
+    )
+    log(
+        f"exploring {scenario.name} for up to {budget_s:g} s ({explorer.max_examples} examples at most); "
+        f"output in {out_dir}"
+    )
     with LocalStack(StackConfig(run_dir=out_dir / "stack")) as services:
-        stack = {"mode": "attach", "redis_url": services.redis_url, "postgres_url": services.postgres_url,
-                 "toxiproxy_url": services.toxiproxy_url}
+        stack = {
+            "mode": "attach",
+            "redis_url": services.redis_url,
+            "postgres_url": services.postgres_url,
+            "toxiproxy_url": services.toxiproxy_url,
+        }
         result = explorer.explore(stack)
-    log(f"{result.examples} example(s) in {result.elapsed_s:.0f} s"
-        + (" (budget exhausted)" if result.budget_exhausted else ""))
+    log(
+        f"{result.examples} example(s) in {result.elapsed_s:.0f} s"
+        + (" (budget exhausted)" if result.budget_exhausted else "")
+    )
     if not result.found:
         log("no invariant violated within the budget")
         return 0

@@ -17,9 +17,10 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, Phase, assume, given, settings
@@ -45,7 +46,7 @@ class _Violation(AssertionError):
 class EpisodeResult:
     episode: Episode
     exit_code: int
-    failed_checkers: Tuple[str, ...]
+    failed_checkers: tuple[str, ...]
     run_dir: Path
 
 
@@ -54,9 +55,9 @@ class ExploreResult:
     examples: int = 0
     failures_seen: int = 0
     budget_exhausted: bool = False
-    minimal: Optional[EpisodeResult] = None
-    reproducer: Optional[Path] = None
-    replays: List[Tuple[str, ...]] = field(default_factory=list)
+    minimal: EpisodeResult | None = None
+    reproducer: Path | None = None
+    replays: list[tuple[str, ...]] = field(default_factory=list)
     flaky: bool = False
     elapsed_s: float = 0.0
 
@@ -65,14 +66,15 @@ class ExploreResult:
         return self.minimal is not None
 
     @property
-    def replay_failure_rate(self) -> Optional[float]:
+    def replay_failure_rate(self) -> float | None:
         if not self.replays:
             return None
         return sum(1 for failed in self.replays if failed) / len(self.replays)
 
 
-def episode_scenario(base_raw: Mapping[str, Any], spec: ExploreSpec, episode: Episode,
-                     stack: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def episode_scenario(
+    base_raw: Mapping[str, Any], spec: ExploreSpec, episode: Episode, stack: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The scenario-file mapping of one episode: the base scenario with its faults and load replaced."""
     raw = copy.deepcopy(dict(base_raw))
     raw.pop("explore", None)
@@ -81,12 +83,17 @@ def episode_scenario(base_raw: Mapping[str, Any], spec: ExploreSpec, episode: Ep
     warmup_s = float((raw.get("phases") or {}).get("warmup_s", 1.0))
     load = dict(raw.get("load") or {})
     if episode.burst_multiplier > 1.0:
-        load["profile"] = {"kind": "micro_burst", "base_rate_per_s": spec.base_rate_per_s,
-                           "duration_s": spec.episode_load_s, "burst_multiplier": episode.burst_multiplier,
-                           "burst_ms": 200, "period_s": 2, "first_burst_s": warmup_s}
+        load["profile"] = {
+            "kind": "micro_burst",
+            "base_rate_per_s": spec.base_rate_per_s,
+            "duration_s": spec.episode_load_s,
+            "burst_multiplier": episode.burst_multiplier,
+            "burst_ms": 200,
+            "period_s": 2,
+            "first_burst_s": warmup_s,
+        }
     else:
-        load["profile"] = {"kind": "steady", "base_rate_per_s": spec.base_rate_per_s,
-                           "duration_s": spec.episode_load_s}
+        load["profile"] = {"kind": "steady", "base_rate_per_s": spec.base_rate_per_s, "duration_s": spec.episode_load_s}
     generator = dict(load.get("generator") or {})
     generator.update(duplicate_share=episode.duplicate_share, accounts=episode.accounts)
     load["generator"] = generator
@@ -113,10 +120,10 @@ class Explorer:
         spec: ExploreSpec,
         out_dir: Path,
         budget_s: float,
-        run_episode: Callable[[Dict[str, Any], Path], Tuple[int, Tuple[str, ...]]],
-        max_examples: Optional[int] = None,
+        run_episode: Callable[[dict[str, Any], Path], tuple[int, tuple[str, ...]]],
+        max_examples: int | None = None,
         replays: int = 3,
-        database_dir: Optional[Path] = None,
+        database_dir: Path | None = None,
         log: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
         derandomize: bool = False,
@@ -137,19 +144,21 @@ class Explorer:
         self.derandomize = derandomize  # the same sequence of examples every time (CI); False explores anew
         self._count = 0
 
-    def _episode(self, episode: Episode, stack: Optional[Mapping[str, Any]]) -> EpisodeResult:
+    def _episode(self, episode: Episode, stack: Mapping[str, Any] | None) -> EpisodeResult:
         self._count += 1
         raw = episode_scenario(self.base_raw, self.spec, episode, stack)
         run_dir = self.out_dir / f"episode-{self._count:03d}"
         code, failed = self.run_episode(raw, run_dir)
-        self.log(f"episode {self._count}: exit {code} {'FAILED ' + ','.join(failed) if failed else 'ok'} — "
-                 f"{episode.describe()}")
+        self.log(
+            f"episode {self._count}: exit {code} {'FAILED ' + ','.join(failed) if failed else 'ok'} — "
+            f"{episode.describe()}"
+        )
         return EpisodeResult(episode, code, failed, run_dir)
 
-    def explore(self, stack: Optional[Mapping[str, Any]] = None) -> ExploreResult:
+    def explore(self, stack: Mapping[str, Any] | None = None) -> ExploreResult:
         result = ExploreResult()
         began = self.clock()
-        failing: List[EpisodeResult] = []
+        failing: list[EpisodeResult] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
         warmup_s = float((self.base_raw.get("phases") or {}).get("warmup_s", 1.0))
 
@@ -192,8 +201,10 @@ class Explorer:
         if failing:
             # The smallest failure seen: fewest faults first, then the gentlest load. Hypothesis replays
             # its shrunk minimum last, so on a tie the later one wins.
-            best = min(reversed(failing), key=lambda r: (r.episode.fault_count(), r.episode.burst_multiplier,
-                                                         r.episode.duplicate_share))
+            best = min(
+                reversed(failing),
+                key=lambda r: (r.episode.fault_count(), r.episode.burst_multiplier, r.episode.duplicate_share),
+            )
             result.minimal = self._drop_faults(best, stack, began)
             best = result.minimal
             result.reproducer = self._write_reproducer(best)
@@ -208,7 +219,7 @@ class Explorer:
         while improved and best.episode.faults and self.clock() - began <= self.budget_s:
             improved = False
             for index in range(len(best.episode.faults)):
-                faults = best.episode.faults[:index] + best.episode.faults[index + 1:]
+                faults = best.episode.faults[:index] + best.episode.faults[index + 1 :]
                 candidate = self._episode(replace(best.episode, faults=faults), stack)
                 if candidate.exit_code != 0 and set(best.failed_checkers) <= set(candidate.failed_checkers):
                     best = candidate
@@ -221,18 +232,27 @@ class Explorer:
     def _write_reproducer(self, best: EpisodeResult) -> Path:
         raw = episode_scenario(self.base_raw, self.spec, best.episode, stack=None)
         raw["name"] = f"{self.base_raw.get('name', 'explore')}-reproducer"
-        raw["description"] = (f"Found by `ledgerchaos explore`: {best.episode.describe()}. "
-                              f"Failed: {', '.join(best.failed_checkers) or 'the run'}.")
+        raw["description"] = (
+            f"Found by `ledgerchaos explore`: {best.episode.describe()}. "
+            f"Failed: {', '.join(best.failed_checkers) or 'the run'}."
+        )
         scenario_from_mapping(raw)  # the reproducer must be a valid scenario
         path = self.out_dir / "reproducer.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
-        (self.out_dir / "reproducer.json").write_text(json.dumps({
-            "seed": best.episode.seed, "failed_checkers": list(best.failed_checkers),
-            "episode_run_dir": str(best.run_dir), "replay": f"ledgerchaos run {path} --seed {best.episode.seed}",
-        }, indent=2))
+        (self.out_dir / "reproducer.json").write_text(
+            json.dumps(
+                {
+                    "seed": best.episode.seed,
+                    "failed_checkers": list(best.failed_checkers),
+                    "episode_run_dir": str(best.run_dir),
+                    "replay": f"ledgerchaos run {path} --seed {best.episode.seed}",
+                },
+                indent=2,
+            )
+        )
         return path
 
-    def _replay(self, best: EpisodeResult, index: int, stack: Optional[Mapping[str, Any]]) -> Tuple[str, ...]:
+    def _replay(self, best: EpisodeResult, index: int, stack: Mapping[str, Any] | None) -> tuple[str, ...]:
         raw = episode_scenario(self.base_raw, self.spec, best.episode, stack)
         code, failed = self.run_episode(raw, self.out_dir / f"replay-{index + 1}")
         self.log(f"replay {index + 1}/{self.replays}: exit {code} {','.join(failed) if failed else 'ok'}")

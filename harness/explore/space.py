@@ -9,7 +9,7 @@ overrides), so the reproducer written at the end is exactly what was run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -25,10 +25,10 @@ _TARGETS = ("one_consumer", "all_consumers", "api")
 class ExploreSpec:
     """Bounds of the search. Times are seconds of load; shares are per event."""
 
-    links: Tuple[str, ...] = ("api_redis", "consumer_redis", "consumer_postgres")
-    toxics: Tuple[str, ...] = ("latency", "reset_peer", "timeout")
-    process_actions: Tuple[str, ...] = ("kill", "pause")
-    process_targets: Tuple[str, ...] = ("one_consumer",)
+    links: tuple[str, ...] = ("api_redis", "consumer_redis", "consumer_postgres")
+    toxics: tuple[str, ...] = ("latency", "reset_peer", "timeout")
+    process_actions: tuple[str, ...] = ("kill", "pause")
+    process_targets: tuple[str, ...] = ("one_consumer",)
     faults_max: int = 3
     fault_duration_s_min: float = 0.5
     fault_duration_s_max: float = 4.0
@@ -41,8 +41,12 @@ class ExploreSpec:
     hot_accounts_max: int = 500
 
     def __post_init__(self) -> None:
-        for name, allowed in (("links", _LINKS), ("toxics", _TOXICS), ("process_actions", _ACTIONS),
-                              ("process_targets", _TARGETS)):
+        for name, allowed in (
+            ("links", _LINKS),
+            ("toxics", _TOXICS),
+            ("process_actions", _ACTIONS),
+            ("process_targets", _TARGETS),
+        ):
             values = tuple(getattr(self, name))
             object.__setattr__(self, name, values)
             for value in values:
@@ -72,7 +76,7 @@ class ExploreSpec:
 class Episode:
     """One example: faults in scenario-file form, and the load's shape."""
 
-    faults: Tuple[Dict[str, Any], ...] = ()
+    faults: tuple[dict[str, Any], ...] = ()
     burst_multiplier: float = 1.0
     duplicate_share: float = 0.0
     accounts: int = 200
@@ -83,11 +87,13 @@ class Episode:
 
     def describe(self) -> str:
         parts = [_describe_fault(f) for f in self.faults] or ["no faults"]
-        return (f"{'; '.join(parts)} | burst x{self.burst_multiplier:g}, duplicates {self.duplicate_share:.0%}, "
-                f"{self.accounts} accounts, seed {self.seed}")
+        return (
+            f"{'; '.join(parts)} | burst x{self.burst_multiplier:g}, duplicates {self.duplicate_share:.0%}, "
+            f"{self.accounts} accounts, seed {self.seed}"
+        )
 
 
-def _describe_fault(fault: Dict[str, Any]) -> str:
+def _describe_fault(fault: dict[str, Any]) -> str:
     when = f"@{fault['start_s']:g}s+{fault['duration_s']:g}s"
     if fault["kind"] == "toxic":
         return f"{fault['toxic']} on {fault['link']} {when}"
@@ -102,26 +108,53 @@ def _round(value: float) -> float:
 
 
 def _fault(spec: ExploreSpec, warmup_s: float) -> st.SearchStrategy:
-    kinds: List[st.SearchStrategy] = []
+    kinds: list[st.SearchStrategy] = []
     duration = st.floats(spec.fault_duration_s_min, spec.fault_duration_s_max).map(_round)
     latest_start_s = spec.episode_load_s - spec.fault_duration_s_max - 1.0
     start = st.floats(warmup_s + 0.5, max(warmup_s + 0.5, latest_start_s)).map(_round)
     if spec.links and spec.toxics:
+
         def toxic(draw_link, draw_toxic, s, d, latency):
             attributes = {"latency": latency} if draw_toxic == "latency" else {}
             if draw_toxic == "timeout":
                 attributes = {"timeout": 0}
-            return {"kind": "toxic", "link": draw_link, "toxic": draw_toxic, "attributes": attributes,
-                    "start_s": s, "duration_s": d}
+            return {
+                "kind": "toxic",
+                "link": draw_link,
+                "toxic": draw_toxic,
+                "attributes": attributes,
+                "start_s": s,
+                "duration_s": d,
+            }
 
-        kinds.append(st.builds(toxic, st.sampled_from(spec.links), st.sampled_from(spec.toxics), start, duration,
-                               st.integers(10, spec.latency_ms_max)))
-        kinds.append(st.builds(lambda link, s, d: {"kind": "down", "link": link, "start_s": s, "duration_s": d},
-                               st.sampled_from(spec.links), start, duration))
+        kinds.append(
+            st.builds(
+                toxic,
+                st.sampled_from(spec.links),
+                st.sampled_from(spec.toxics),
+                start,
+                duration,
+                st.integers(10, spec.latency_ms_max),
+            )
+        )
+        kinds.append(
+            st.builds(
+                lambda link, s, d: {"kind": "down", "link": link, "start_s": s, "duration_s": d},
+                st.sampled_from(spec.links),
+                start,
+                duration,
+            )
+        )
     if spec.process_actions and spec.process_targets:
-        kinds.append(st.builds(
-            lambda a, t, s, d: {"kind": "process", "action": a, "target": t, "start_s": s, "duration_s": d},
-            st.sampled_from(spec.process_actions), st.sampled_from(spec.process_targets), start, duration))
+        kinds.append(
+            st.builds(
+                lambda a, t, s, d: {"kind": "process", "action": a, "target": t, "start_s": s, "duration_s": d},
+                st.sampled_from(spec.process_actions),
+                st.sampled_from(spec.process_targets),
+                start,
+                duration,
+            )
+        )
     return st.one_of(*kinds)
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence
+from typing import Protocol
 
 from harness.errors import FaultError
 from harness.faults.schedule import (
@@ -36,8 +37,15 @@ __all__ = ["LinkControl", "ProcessControl", "Nemesis", "NemesisClock", "timeline
 class LinkControl(Protocol):
     """What the nemesis needs of Toxiproxy (ToxiproxyAdapter has these)."""
 
-    def add_toxic(self, proxy: str, toxic: ToxicType, attributes: Mapping[str, int], direction: Direction,
-                  toxicity: float, name: Optional[str]) -> str: ...
+    def add_toxic(
+        self,
+        proxy: str,
+        toxic: ToxicType,
+        attributes: Mapping[str, int],
+        direction: Direction,
+        toxicity: float,
+        name: str | None,
+    ) -> str: ...
 
     def remove_toxic(self, proxy: str, name: str) -> None: ...
 
@@ -51,17 +59,17 @@ class LinkControl(Protocol):
 class ProcessControl(Protocol):
     """What the nemesis needs of the system's processes. Victims are process names."""
 
-    def victims(self, target: ProcessTarget, rng: random.Random) -> List[str]: ...
+    def victims(self, target: ProcessTarget, rng: random.Random) -> list[str]: ...
 
-    def kill(self, names: Sequence[str]) -> Dict[str, int]: ...  # SIGKILL; returns name -> pid
+    def kill(self, names: Sequence[str]) -> dict[str, int]: ...  # SIGKILL; returns name -> pid
 
-    def pause(self, names: Sequence[str]) -> Dict[str, int]: ...  # SIGSTOP
+    def pause(self, names: Sequence[str]) -> dict[str, int]: ...  # SIGSTOP
 
-    def resume(self, names: Sequence[str]) -> Dict[str, int]: ...  # SIGCONT
+    def resume(self, names: Sequence[str]) -> dict[str, int]: ...  # SIGCONT
 
-    def stop(self, names: Sequence[str]) -> Dict[str, int]: ...  # SIGTERM and wait (a clean restart's first half)
+    def stop(self, names: Sequence[str]) -> dict[str, int]: ...  # SIGTERM and wait (a clean restart's first half)
 
-    def start(self, names: Sequence[str]) -> Dict[str, int]: ...  # start again; returns the new pids
+    def start(self, names: Sequence[str]) -> dict[str, int]: ...  # start again; returns the new pids
 
 
 class NemesisClock(Protocol):
@@ -80,7 +88,7 @@ class _Step:
     fault: Fault
 
 
-def timeline(schedule: FaultSchedule) -> List[_Step]:
+def timeline(schedule: FaultSchedule) -> list[_Step]:
     """Every start and stop in time order; at equal times stops before starts (a kill loop heals, then hits)."""
     steps = []
     for fault_id, fault in enumerate(schedule.faults):
@@ -98,11 +106,11 @@ class Nemesis:
     record: Callable[[dict], None]
     rng: random.Random
     proxies: Mapping[Link, str] = field(default_factory=dict)  # link -> Toxiproxy proxy name
-    links: Optional[LinkControl] = None
-    processes: Optional[ProcessControl] = None
+    links: LinkControl | None = None
+    processes: ProcessControl | None = None
     offset_s: float = 0.0
-    _active: Dict[int, dict] = field(default_factory=dict)  # fault_id -> what to undo
-    _down_count: Dict[Link, int] = field(default_factory=dict)
+    _active: dict[int, dict] = field(default_factory=dict)  # fault_id -> what to undo
+    _down_count: dict[Link, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_supported(self) -> None:
@@ -116,7 +124,7 @@ class Nemesis:
             elif self.processes is None:
                 raise FaultError(f"faults[{index}]: a process fault needs the reference system's processes")
 
-    def active(self) -> List[str]:
+    def active(self) -> list[str]:
         """Descriptions of the faults in effect now (for the progress display)."""
         with self._lock:
             return [self.schedule.faults[fid].describe() for fid in sorted(self._active)]
@@ -213,7 +221,7 @@ class Nemesis:
             return {"resumed": self.processes.resume(undo["victims"])}
         return {"restarted": self.processes.start(undo["victims"])}
 
-    def _emit(self, f: str, kind: str, step: Optional[_Step], fault: Optional[Fault], text: str, details: dict) -> None:
+    def _emit(self, f: str, kind: str, step: _Step | None, fault: Fault | None, text: str, details: dict) -> None:
         now_s = self.clock.now_s()
         op = {
             "time_s": now_s,
@@ -228,13 +236,17 @@ class Nemesis:
         self.record(op)
 
 
-def _details(fault: Optional[Fault], details: dict) -> dict:
+def _details(fault: Fault | None, details: dict) -> dict:
     out = dict(details)
     if isinstance(fault, (ToxicFault, LinkDown)):
         out["link"] = fault.link.value
     if isinstance(fault, ToxicFault):
-        out.update(toxic=fault.toxic.value, direction=fault.direction.value, attributes=dict(fault.attributes),
-                   toxicity=fault.toxicity)
+        out.update(
+            toxic=fault.toxic.value,
+            direction=fault.direction.value,
+            attributes=dict(fault.attributes),
+            toxicity=fault.toxicity,
+        )
     if isinstance(fault, ProcessFault):
         out.update(action=fault.action.value, target=fault.target.value)
     return out

@@ -11,8 +11,8 @@ Times are seconds from the start of the load phase.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Union
 
 __all__ = [
     "Link",
@@ -173,7 +173,7 @@ class ProcessFault:
         return f"{self.action.value} {self.target.value}"
 
 
-Fault = Union[ToxicFault, LinkDown, ProcessFault]
+Fault = ToxicFault | LinkDown | ProcessFault
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ process for that reason.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlparse
 
 import requests
@@ -136,8 +136,9 @@ class ToxiproxyAdapter:
             except (KeyError, ValueError, TypeError) as exc:
                 raise FaultError(f"{what}: Toxiproxy's answer could not be read ({type(exc).__name__}: {exc})") from exc
 
-    def _http(self, method: str, path: str, what: str, json: Optional[dict] = None) -> requests.Response:
+    def _http(self, method: str, path: str, what: str, json: dict | None = None) -> requests.Response:
         """A direct API call for what the client lacks (updating a toxic)."""
+
         def send():
             response = requests.request(method, self.url + path, json=json, timeout=self.timeout_s)
             if response.status_code == 404:
@@ -160,7 +161,7 @@ class ToxiproxyAdapter:
 
     # -- proxies --------------------------------------------------------------------
 
-    def proxies(self) -> Dict[str, ProxyInfo]:
+    def proxies(self) -> dict[str, ProxyInfo]:
         found = self._call("list proxies", self._server.proxies)
         return {name: ProxyInfo(p.name, p.listen, p.upstream, bool(p.enabled)) for name, p in found.items()}
 
@@ -200,7 +201,7 @@ class ToxiproxyAdapter:
         attributes: Mapping[str, int],
         direction: Direction = Direction.DOWNSTREAM,
         toxicity: float = 1.0,
-        name: Optional[str] = None,
+        name: str | None = None,
     ) -> str:
         """Add a toxic; returns its name (by default `<type>_<direction>`)."""
         unknown = set(attributes) - set(TOXIC_ATTRIBUTES[toxic])
@@ -226,7 +227,7 @@ class ToxiproxyAdapter:
         )
         return toxic_name
 
-    def update_toxic(self, proxy: str, name: str, attributes: Mapping[str, int], toxicity: Optional[float] = None) -> None:
+    def update_toxic(self, proxy: str, name: str, attributes: Mapping[str, int], toxicity: float | None = None) -> None:
         """Change a toxic's attributes in place (the client has no call for this)."""
         body: dict = {"attributes": dict(attributes)}
         if toxicity is not None:
@@ -236,9 +237,11 @@ class ToxiproxyAdapter:
     def remove_toxic(self, proxy: str, name: str) -> None:
         self._call(f"remove toxic {name} from {proxy}", self._proxy(proxy).destroy_toxic, name)
 
-    def toxics(self, proxy: str) -> List[ToxicInfo]:
+    def toxics(self, proxy: str) -> list[ToxicInfo]:
         found = self._call(f"list toxics of {proxy}", self._proxy(proxy).toxics)
-        return [ToxicInfo(proxy, t.name, t.type, t.stream, float(t.toxicity), dict(t.attributes)) for t in found.values()]
+        return [
+            ToxicInfo(proxy, t.name, t.type, t.stream, float(t.toxicity), dict(t.attributes)) for t in found.values()
+        ]
 
     def all_toxics(self) -> Iterator[ToxicInfo]:
         for name in self.proxies():

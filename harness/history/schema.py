@@ -19,8 +19,9 @@ process on the machine (CLOCK_MONOTONIC).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -181,9 +182,9 @@ class RunMeta:
     complete: bool = True  # False when the run stopped early (partial history)
     phases: tuple = ()  # of Phase
     load_start_s: float = 0.0  # fault schedule and load profile times are relative to this
-    drain_completed: Optional[bool] = None  # None: no drain was attempted
-    drain_duration_s: Optional[float] = None
-    backlog_left: Optional[int] = None
+    drain_completed: bool | None = None  # None: no drain was attempted
+    drain_duration_s: float | None = None
+    backlog_left: int | None = None
     notes: tuple = ()  # free-form lines: why a run is incomplete, etc.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -196,7 +197,7 @@ class RunMeta:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RunMeta":
+    def from_json(cls, data: Mapping[str, Any]) -> RunMeta:
         data = dict(data)
         data.pop("format_version", None)
         data["phases"] = tuple(Phase(**p) for p in data.get("phases", ()))
@@ -221,5 +222,5 @@ class History:
 
     ops: pd.DataFrame
     metrics: pd.DataFrame
-    observation: Optional[Observation]
+    observation: Observation | None
     meta: RunMeta

@@ -22,16 +22,16 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.files import fsync_dir, write_atomic
 from harness.errors import UsageError
+from harness.files import fsync_dir, write_atomic
 from harness.history.schema import (
     BALANCES_COLUMNS,
     DEAD_LETTERS_COLUMNS,
@@ -161,8 +161,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         columns = {}
         for name in source.schema_arrow.names:
             table = source.read(columns=[name])
-            columns[name] = table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get, self_destruct=True,
-                                            ignore_metadata=True)[name]
+            columns[name] = table.to_pandas(
+                types_mapper=_ARROW_TO_PANDAS.get, self_destruct=True, ignore_metadata=True
+            )[name]
             del table
         return pd.DataFrame(columns, copy=False)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
@@ -221,8 +222,10 @@ def _check_values(frame: pd.DataFrame, column: str, allowed: set, path: Path) ->
 
 def _read_metrics(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise UsageError(f"{path}: missing; write an empty file with the header "
-                         f"'{','.join(METRICS_COLUMNS)}' when there are no samples")
+        raise UsageError(
+            f"{path}: missing; write an empty file with the header "
+            f"'{','.join(METRICS_COLUMNS)}' when there are no samples"
+        )
     try:
         frame = pd.read_csv(
             path,
@@ -249,7 +252,7 @@ def _read_observation(folder: Path):
 
 def _read_meta(path: Path) -> RunMeta:
     if not path.is_file():
-        raise UsageError(f"{path}: missing; it needs at least {{\"run_id\": \"...\", \"seed\": 0}}")
+        raise UsageError(f'{path}: missing; it needs at least {{"run_id": "...", "seed": 0}}')
     if path.stat().st_size > META_BYTES_MAX:
         raise UsageError(f"{path}: larger than {META_BYTES_MAX} bytes; meta.json is a short file")
     try:
@@ -266,8 +269,12 @@ def _read_meta(path: Path) -> RunMeta:
     except (TypeError, KeyError, ValueError) as exc:
         raise UsageError(f"{path}: field 'phases' must be a list of {{name, start_s, end_s}} ({exc})") from None
     for phase in meta.phases:
-        if not (isinstance(phase.start_s, (int, float)) and isinstance(phase.end_s, (int, float))
-                and math.isfinite(phase.start_s) and phase.start_s <= phase.end_s):
+        if not (
+            isinstance(phase.start_s, (int, float))
+            and isinstance(phase.end_s, (int, float))
+            and math.isfinite(phase.start_s)
+            and phase.start_s <= phase.end_s
+        ):
             raise UsageError(
                 f"{path}: phase {phase.name!r} has start_s={phase.start_s!r}, end_s={phase.end_s!r}; "
                 "both are seconds since t0 with start_s <= end_s"
@@ -301,7 +308,8 @@ def ops_from_records(records: Iterable[Mapping]) -> pd.DataFrame:
         if (missing_ids & ~nemesis).any():
             row = int(np.flatnonzero(missing_ids & ~nemesis)[0])
             raise ValueError(
-                f"ops.op_id: client op in record {row} has no op_id; it pairs an invoke with its completion")
+                f"ops.op_id: client op in record {row} has no op_id; it pairs an invoke with its completion"
+            )
         op_id = frame["op_id"].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
         op_id[missing_ids] = -np.arange(1, int(missing_ids.sum()) + 1)
         frame["op_id"] = op_id.astype("int64")

@@ -8,8 +8,8 @@ installed (a checkout run from its root, a CI job, an editable install).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 __all__ = ["child_env"]
 
@@ -17,7 +17,7 @@ __all__ = ["child_env"]
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def child_env(extra: Optional[Mapping[str, str]] = None) -> dict:
+def child_env(extra: Mapping[str, str] | None = None) -> dict:
     """os.environ with the harness root first on PYTHONPATH and unbuffered output, plus extra."""
     env = dict(os.environ)
     parts = [_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != _ROOT]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.load.profile import MicroBurst, Ramp, Sequence, Spike, Steady, Surge
 
@@ -67,7 +68,7 @@ def _from_dict(data: Any, where: str, depth: int) -> Any:
     if depth > _DEPTH_MAX:
         raise ValueError(f"{where}: sequences nested deeper than {_DEPTH_MAX} levels; flatten them")
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where}: expected a mapping with a \"kind\", got {type(data).__name__}")
+        raise ValueError(f'{where}: expected a mapping with a "kind", got {type(data).__name__}')
     kind = data.get("kind")
     if kind not in PROFILE_KINDS:
         raise ValueError(f"{where}.kind: {kind!r} is not a profile kind; use one of {', '.join(PROFILE_KINDS)}")
@@ -76,7 +77,7 @@ def _from_dict(data: Any, where: str, depth: int) -> Any:
     if cls is Sequence:
         unknown = sorted(set(data) - {"kind", "parts"})
         if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: not a field of a sequence; use \"parts\"")
+            raise ValueError(f'{where}.{unknown[0]}: not a field of a sequence; use "parts"')
         parts = data.get("parts")
         if not isinstance(parts, (list, tuple)) or not parts:
             raise ValueError(f"{where}.parts: must be a non-empty list of profiles, got {parts!r}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.load.codec import profile_from_dict, profile_to_dict
@@ -65,17 +66,24 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_statuses", tuple(self.retry_statuses))
-        _require(isinstance(self.attempts_max, int) and 1 <= self.attempts_max <= 100,
-                 f'retry.attempts_max: must be a whole number in [1, 100], got {self.attempts_max!r}')
+        _require(
+            isinstance(self.attempts_max, int) and 1 <= self.attempts_max <= 100,
+            f"retry.attempts_max: must be a whole number in [1, 100], got {self.attempts_max!r}",
+        )
         for name in ("wait_s_max", "retry_after_s_cap", "backoff_s", "resolve_delay_s"):
             value = getattr(self, name)
-            _require(_finite(value) and 0 <= value <= 3600,
-                     f"retry.{name}: must be a number in [0, 3600], got {value!r}")
-        _require(isinstance(self.resolve_attempts_max, int) and 0 <= self.resolve_attempts_max <= 100,
-                 f'retry.resolve_attempts_max: must be a whole number in [0, 100], got {self.resolve_attempts_max!r}')
+            _require(
+                _finite(value) and 0 <= value <= 3600, f"retry.{name}: must be a number in [0, 3600], got {value!r}"
+            )
+        _require(
+            isinstance(self.resolve_attempts_max, int) and 0 <= self.resolve_attempts_max <= 100,
+            f"retry.resolve_attempts_max: must be a whole number in [0, 100], got {self.resolve_attempts_max!r}",
+        )
         for status in self.retry_statuses:
-            _require(isinstance(status, int) and 400 <= status <= 599,
-                     f"retry.retry_statuses: {status!r} is not an HTTP error status (400..599)")
+            _require(
+                isinstance(status, int) and 400 <= status <= 599,
+                f"retry.retry_statuses: {status!r} is not an HTTP error status (400..599)",
+            )
 
 
 @dataclass(frozen=True)
@@ -102,44 +110,66 @@ class LoadRunConfig:
     users: int = 200  # open: the pool of users per worker; closed: users per worker
     think_time_s: float = 1.0  # closed model: pause between an answer and the next request
     ops_max: int = 5_000_000  # per worker; the load stops (recorded in the outcome) when reached
-    duration_s_max: Optional[float] = None  # None: profile + start offset + drain allowance
+    duration_s_max: float | None = None  # None: profile + start offset + drain allowance
     record: bool = True  # False only for the benchmark: measures what recording costs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops_dir", Path(self.ops_dir))
         object.__setattr__(self, "model", LoadModel(self.model))
         parts = urlsplit(self.api_url)
-        _require(parts.scheme in ("http", "https") and bool(parts.hostname),
-                 f"api_url: {self.api_url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000")
-        _require(_finite(getattr(self.profile, "duration_s", None)) and hasattr(self.profile, "rate_per_s"),
-                 f"profile: {self.profile!r} is not a load profile (harness.load.profile)")
-        _require(_finite(self.t0_monotonic),
-                 f"t0_monotonic: must be a number (time.monotonic()), got {self.t0_monotonic!r}")
+        _require(
+            parts.scheme in ("http", "https") and bool(parts.hostname),
+            f"api_url: {self.api_url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000",
+        )
+        _require(
+            _finite(getattr(self.profile, "duration_s", None)) and hasattr(self.profile, "rate_per_s"),
+            f"profile: {self.profile!r} is not a load profile (harness.load.profile)",
+        )
+        _require(
+            _finite(self.t0_monotonic), f"t0_monotonic: must be a number (time.monotonic()), got {self.t0_monotonic!r}"
+        )
         _require(isinstance(self.seed, int), f"seed: must be a whole number, got {self.seed!r}")
         _require(isinstance(self.generator, GeneratorConfig), "generator: must be a GeneratorConfig")
         _require(isinstance(self.retry, RetryPolicy), "retry: must be a RetryPolicy")
-        _require(_finite(self.start_offset_s) and self.start_offset_s >= 0,
-                 f"start_offset_s: must be >= 0, got {self.start_offset_s!r}")
-        _require(_finite(self.request_timeout_s) and 0 < self.request_timeout_s <= 600,
-                 f"request_timeout_s: must be in (0, 600], got {self.request_timeout_s!r}")
-        _require(isinstance(self.workers, int) and 1 <= self.workers <= WORKERS_MAX,
-                 f"workers: must be a whole number in [1, {WORKERS_MAX}], got {self.workers!r}")
-        _require(isinstance(self.users, int) and 1 <= self.users <= USERS_MAX,
-                 f"users: must be a whole number in [1, {USERS_MAX}], got {self.users!r}")
-        _require(_finite(self.think_time_s) and 0 <= self.think_time_s <= 3600,
-                 f"think_time_s: must be in [0, 3600], got {self.think_time_s!r}")
-        _require(isinstance(self.ops_max, int) and 2 <= self.ops_max <= OPS_MAX,
-                 f"ops_max: must be a whole number in [2, {OPS_MAX}], got {self.ops_max!r}")
-        _require(self.duration_s_max is None or (_finite(self.duration_s_max) and self.duration_s_max > 0),
-                 f"duration_s_max: must be > 0 or None, got {self.duration_s_max!r}")
+        _require(
+            _finite(self.start_offset_s) and self.start_offset_s >= 0,
+            f"start_offset_s: must be >= 0, got {self.start_offset_s!r}",
+        )
+        _require(
+            _finite(self.request_timeout_s) and 0 < self.request_timeout_s <= 600,
+            f"request_timeout_s: must be in (0, 600], got {self.request_timeout_s!r}",
+        )
+        _require(
+            isinstance(self.workers, int) and 1 <= self.workers <= WORKERS_MAX,
+            f"workers: must be a whole number in [1, {WORKERS_MAX}], got {self.workers!r}",
+        )
+        _require(
+            isinstance(self.users, int) and 1 <= self.users <= USERS_MAX,
+            f"users: must be a whole number in [1, {USERS_MAX}], got {self.users!r}",
+        )
+        _require(
+            _finite(self.think_time_s) and 0 <= self.think_time_s <= 3600,
+            f"think_time_s: must be in [0, 3600], got {self.think_time_s!r}",
+        )
+        _require(
+            isinstance(self.ops_max, int) and 2 <= self.ops_max <= OPS_MAX,
+            f"ops_max: must be a whole number in [2, {OPS_MAX}], got {self.ops_max!r}",
+        )
+        _require(
+            self.duration_s_max is None or (_finite(self.duration_s_max) and self.duration_s_max > 0),
+            f"duration_s_max: must be > 0 or None, got {self.duration_s_max!r}",
+        )
 
     @property
     def drain_s_max(self) -> float:
         """The longest the last event can take after its arrival: every attempt timing out,
         every allowed wait, then every status read timing out."""
         r = self.retry
-        return (r.attempts_max * self.request_timeout_s + r.wait_s_max
-                + r.resolve_attempts_max * (self.request_timeout_s + r.resolve_delay_s))
+        return (
+            r.attempts_max * self.request_timeout_s
+            + r.wait_s_max
+            + r.resolve_attempts_max * (self.request_timeout_s + r.resolve_delay_s)
+        )
 
     @property
     def run_s_max(self) -> float:
@@ -158,8 +188,9 @@ class LoadRunConfig:
             elif f.name == "generator":
                 value = value.to_dict()
             elif f.name == "retry":
-                value = {g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v)
-                         for g in fields(value)}
+                value = {
+                    g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v) for g in fields(value)
+                }
             elif f.name == "ops_dir":
                 value = str(value)
             elif f.name == "model":
@@ -168,7 +199,7 @@ class LoadRunConfig:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "LoadRunConfig":
+    def from_json(cls, data: Mapping[str, Any]) -> LoadRunConfig:
         data = dict(data)
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         _require(not unknown, f"{unknown[0] if unknown else ''}: not a load setting")

@@ -21,9 +21,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional
 
 import pandas as pd
 
@@ -75,13 +75,13 @@ class LoadResult:
 
     ops: pd.DataFrame
     complete: bool
-    stop_reasons: Mapping[int, Optional[str]]  # worker index -> completed / signal / duration_s_max / ops_max / None
+    stop_reasons: Mapping[int, str | None]  # worker index -> completed / signal / duration_s_max / ops_max / None
     notes: tuple = ()
     unreadable_lines: int = 0
     duration_s: float = 0.0
     progress: tuple = ()  # the final progress report of each worker (dicts)
     ops_files: tuple = ()
-    exit_codes: Mapping[str, Optional[int]] = field(default_factory=dict)
+    exit_codes: Mapping[str, int | None] = field(default_factory=dict)
 
 
 class LoadRun:
@@ -94,13 +94,13 @@ class LoadRun:
         self._clock = clock
         self._processes: dict = {}  # role name -> Popen
         self._logs: list = []
-        self._pgid: Optional[int] = None
-        self._started_at: Optional[float] = None
-        self._result: Optional[LoadResult] = None
+        self._pgid: int | None = None
+        self._started_at: float | None = None
+        self._result: LoadResult | None = None
         self._notes: list = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> "LoadRun":
+    def start(self) -> LoadRun:
         if self._started_at is not None:
             raise UsageError("LoadRun.start(): this run was already started; make a new LoadRun")
         ops_dir = self.config.ops_dir
@@ -119,8 +119,10 @@ class LoadRun:
                 self._spawn("master", ["--role", "master", "--port-file", str(port_file)])
                 port = self._wait_for_master_port(port_file)
                 for index in range(self.config.workers):
-                    self._spawn(f"worker-{index}", ["--role", "worker", "--worker-index", str(index),
-                                                    "--master-port", str(port)])
+                    self._spawn(
+                        f"worker-{index}",
+                        ["--role", "worker", "--worker-index", str(index), "--master-port", str(port)],
+                    )
         except BaseException:
             self._kill_group()
             raise
@@ -129,12 +131,19 @@ class LoadRun:
     def _spawn(self, role: str, args: list) -> None:
         log = open(self.config.ops_dir / f"locust-{role}.log", "wb")
         self._logs.append(log)
-        command = [sys.executable, "-m", "harness.load.locust_process",
-                   "--config", str(self.config.ops_dir / "load-config.json"), *args]
+        command = [
+            sys.executable,
+            "-m",
+            "harness.load.locust_process",
+            "--config",
+            str(self.config.ops_dir / "load-config.json"),
+            *args,
+        ]
         # The first child leads a new process group; the others join it, so one killpg ends them all.
         group = {"process_group": 0 if self._pgid is None else self._pgid}
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=child_env(), **group)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(), **group
+        )
         if self._pgid is None:
             self._pgid = process.pid
         self._processes[role] = process
@@ -146,18 +155,22 @@ class LoadRun:
             if port_file.exists():
                 return int(json.loads(port_file.read_text())["port"])
             if master.poll() is not None:
-                raise RunError(f"the Locust master exited with code {master.returncode} before listening; "
-                               f"see {self.config.ops_dir / 'locust-master.log'}")
+                raise RunError(
+                    f"the Locust master exited with code {master.returncode} before listening; "
+                    f"see {self.config.ops_dir / 'locust-master.log'}"
+                )
             time.sleep(_POLL_S)
-        raise RunError(f"the Locust master did not listen within {MASTER_START_S_MAX:.0f} s; "
-                       f"see {self.config.ops_dir / 'locust-master.log'}")
+        raise RunError(
+            f"the Locust master did not listen within {MASTER_START_S_MAX:.0f} s; "
+            f"see {self.config.ops_dir / 'locust-master.log'}"
+        )
 
     @property
     def deadline_monotonic(self) -> float:
         """When the driver stops waiting and kills the children (they should have stopped themselves)."""
         return self.config.t0_monotonic + self.config.run_s_max + DEADLINE_SLACK_S
 
-    def _failed_child(self) -> Optional[str]:
+    def _failed_child(self) -> str | None:
         for role, process in self._processes.items():
             code = process.poll()
             if code is not None and code != 0:
@@ -167,7 +180,7 @@ class LoadRun:
     def running(self) -> bool:
         return any(p.poll() is None for p in self._processes.values())
 
-    def wait(self, timeout_s: Optional[float] = None) -> Optional[LoadResult]:
+    def wait(self, timeout_s: float | None = None) -> LoadResult | None:
         """Wait up to timeout_s (None: until the run's deadline) for the children to end.
 
         Returns the result once they have ended, None if they are still running after timeout_s.
@@ -192,8 +205,9 @@ class LoadRun:
             if self._clock() < self.deadline_monotonic:
                 return None
             bound_s = self.config.run_s_max + DEADLINE_SLACK_S
-            self._notes.append(f"the load did not end by its deadline ({bound_s:.0f} s after t0); "
-                               f"its processes were stopped")
+            self._notes.append(
+                f"the load did not end by its deadline ({bound_s:.0f} s after t0); its processes were stopped"
+            )
             self._terminate_group()
         return self._collect()
 
@@ -216,7 +230,7 @@ class LoadRun:
             self._kill_group()
         return self._collect()
 
-    def __enter__(self) -> "LoadRun":
+    def __enter__(self) -> LoadRun:
         return self.start() if self._started_at is None else self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -302,8 +316,12 @@ class LoadRun:
         ops, unreadable = read_ops(paths, lines_max=self.config.ops_max)
         if unreadable:
             notes.append(f"{unreadable} unreadable line(s) in the ops files (a cut last line after a kill)")
-        complete = (all(reason == "completed" for reason in stop_reasons.values())
-                    and all(code == 0 for code in exit_codes.values()) and not self._notes and not unreadable)
+        complete = (
+            all(reason == "completed" for reason in stop_reasons.values())
+            and all(code == 0 for code in exit_codes.values())
+            and not self._notes
+            and not unreadable
+        )
         self._result = LoadResult(
             ops=ops,
             complete=complete,
@@ -325,7 +343,7 @@ def run_load(config: LoadRunConfig) -> LoadResult:
         return run.wait()
 
 
-def read_ops(paths, lines_max: Optional[int] = None) -> tuple:
+def read_ops(paths, lines_max: int | None = None) -> tuple:
     """(ops DataFrame, unreadable line count) from the workers' ops files; missing files count as empty."""
     records: list = []
     unreadable = 0
@@ -349,7 +367,7 @@ def ops_frame(records: list) -> pd.DataFrame:
     return ops_from_records(records)
 
 
-def _read_json(path: Path) -> Optional[dict]:
+def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

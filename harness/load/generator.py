@@ -24,8 +24,9 @@ import itertools
 import random
 import uuid
 from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 
 __all__ = ["GeneratorConfig", "Posting", "Intent", "InvalidKind", "generate_postings", "ACCOUNTS_MAX"]
 
@@ -128,7 +129,7 @@ class GeneratorConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "generator") -> "GeneratorConfig":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "generator") -> GeneratorConfig:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(
@@ -152,11 +153,11 @@ class Posting:
     index: int
     body: Mapping[str, Any]
     intent: Intent
-    invalid_kind: Optional[InvalidKind] = None
-    of_index: Optional[int] = None
+    invalid_kind: InvalidKind | None = None
+    of_index: int | None = None
 
     @property
-    def event_id(self) -> Optional[str]:
+    def event_id(self) -> str | None:
         return self.body.get("event_id")
 
     @property
@@ -168,7 +169,7 @@ class Posting:
         return self.intent is not Intent.INVALID
 
     @property
-    def label(self) -> Optional[str]:
+    def label(self) -> str | None:
         """A short text of the intent for the history ("conflict", "invalid:bad_currency"); None for new events."""
         if self.intent is Intent.INVALID:
             return f"invalid:{self.invalid_kind.value}"
@@ -190,9 +191,7 @@ def account_name(number: int) -> str:
     return f"acct-{number:06d}"
 
 
-def generate_postings(
-    config: GeneratorConfig, rng: random.Random, count_max: Optional[int] = None
-) -> Iterator[Posting]:
+def generate_postings(config: GeneratorConfig, rng: random.Random, count_max: int | None = None) -> Iterator[Posting]:
     """Yield postings forever (or count_max of them), every draw from rng.
 
     Account rank 1 is the hottest; account names are "acct-000001".. so that the

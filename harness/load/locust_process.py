@@ -41,25 +41,26 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote
 
 import gevent
 import gevent.event
 
 from harness.load.config import OP_ID_STRIDE, LoadModel, LoadRunConfig
+from harness.load.generator import generate_postings
 from harness.load.outcome import Outcome, classify_exception, classify_status, parse_retry_after, retry_wait_s
 from harness.load.recorder import OpsRecorder, write_json_atomic
 from harness.load.schedule import closed_posting_rng, open_schedule
-from harness.load.generator import generate_postings
 
 try:
     import orjson
 
     _dumps = orjson.dumps
 except ImportError:  # pragma: no cover
+
     def _dumps(value) -> bytes:
         return json.dumps(value).encode()
+
 
 FLUSH_INTERVAL_S = 0.25
 PROGRESS_INTERVAL_S = 0.5
@@ -89,7 +90,7 @@ class _Load:
         self.deadline = config.t0_monotonic + config.run_s_max
         self.recorder = OpsRecorder(ops_path(config.ops_dir, worker_index), config.ops_max) if config.record else None
         self.stopped = gevent.event.Event()
-        self.stop_reason: Optional[str] = None
+        self.stop_reason: str | None = None
         self.op_counter = 0
         self.user_counter = 0
         self.in_flight = 0  # arrivals (or closed-model iterations) taken and not finished
@@ -102,8 +103,9 @@ class _Load:
         self.lag_ms_max = 0.0
         self.arrivals_late_100ms = 0
         if config.model is LoadModel.OPEN:
-            self.schedule = open_schedule(config.profile, config.generator, config.seed, config.start_offset_s,
-                                          worker_index, config.workers)
+            self.schedule = open_schedule(
+                config.profile, config.generator, config.seed, config.start_offset_s, worker_index, config.workers
+            )
             self.postings = None
         else:
             self.schedule = None
@@ -162,8 +164,9 @@ class _Load:
         attempt, waited_s = 1, 0.0
         while True:
             self.sleep_until(intended_s)
-            result = self._request(user, process, "POST", "/v1/events", body, "submit", posting.event_id,
-                                   intended_s, attempt, posting)
+            result = self._request(
+                user, process, "POST", "/v1/events", body, "submit", posting.event_id, intended_s, attempt, posting
+            )
             if result is None:  # op budget spent
                 return
             outcome, status, retry_after_s = result
@@ -208,8 +211,16 @@ class _Load:
             if lag_ms > 100.0:
                 self.arrivals_late_100ms += 1
         if recorder is not None:
-            op = {"time_s": sent_s, "process": process, "type": "invoke", "f": f, "op_id": op_id,
-                  "event_id": event_id, "intended_time_s": intended_s, "attempt": attempt}
+            op = {
+                "time_s": sent_s,
+                "process": process,
+                "type": "invoke",
+                "f": f,
+                "op_id": op_id,
+                "event_id": event_id,
+                "intended_time_s": intended_s,
+                "attempt": attempt,
+            }
             if posting is not None:
                 fields = posting.body
                 for name in _BODY_FIELDS:
@@ -228,8 +239,13 @@ class _Load:
         retry_after_s = None
         value = None
         try:
-            response = user.client.request(method, path, data=body, headers=_HEADERS if body else None,
-                                           name=f"{method} {'/v1/events' if f == 'submit' else '/v1/events/{id}'}")
+            response = user.client.request(
+                method,
+                path,
+                data=body,
+                headers=_HEADERS if body else None,
+                name=f"{method} {'/v1/events' if f == 'submit' else '/v1/events/{id}'}",
+            )
             status = response.status_code or 0
             if status:
                 outcome = classify_status(status)
@@ -260,8 +276,15 @@ class _Load:
             self.errors[error] += 1
         if self.recorder is None:
             return
-        op = {"time_s": done - self.t0, "process": process, "type": type_, "f": f, "op_id": op_id,
-              "event_id": event_id, "latency_ms": (done - sent) * 1000.0}
+        op = {
+            "time_s": done - self.t0,
+            "process": process,
+            "type": type_,
+            "f": f,
+            "op_id": op_id,
+            "event_id": event_id,
+            "latency_ms": (done - sent) * 1000.0,
+        }
         if status:
             op["status_code"] = status
         if error is not None:
@@ -311,7 +334,7 @@ def _status_value(status: int, response, outcome):
     return outcome, None
 
 
-def _user_classes(config: LoadRunConfig, load: Optional[_Load]):
+def _user_classes(config: LoadRunConfig, load: _Load | None):
     """Two Locust user classes bound to this process's load; the same names in master and workers
     (the master never instantiates them, so it passes no load)."""
 
@@ -447,6 +470,7 @@ def run_worker(config: LoadRunConfig, worker_index: int, master_port: int) -> in
     _fail_on_user_errors(load, env)
     loops = _run_loops(load)
     write_json_atomic(progress_path(config.ops_dir, worker_index), load.progress("starting", 0.0, 0))
+
     # When the master quits it kills the runner greenlet: then this worker is done too.
     def watch_master() -> None:
         runner.greenlet.join()
@@ -496,8 +520,12 @@ def run_master(config: LoadRunConfig, port_file: Path) -> int:
     try:
         while runner.worker_count < config.workers and not stopped.is_set():
             if time.monotonic() >= connect_deadline:
-                log.error("only %d of %d workers connected within %.0f s", runner.worker_count, config.workers,
-                          WORKERS_CONNECT_S_MAX)
+                log.error(
+                    "only %d of %d workers connected within %.0f s",
+                    runner.worker_count,
+                    config.workers,
+                    WORKERS_CONNECT_S_MAX,
+                )
                 stop("workers_missing")
                 code = 3
                 break
@@ -516,12 +544,14 @@ def run_master(config: LoadRunConfig, port_file: Path) -> int:
             stop("duration_s_max")
     finally:
         runner.quit()
-        write_json_atomic(Path(port_file).with_name("master.json"),
-                          {"stop_reason": reason["value"], "workers_done": sorted(done_workers)})
+        write_json_atomic(
+            Path(port_file).with_name("master.json"),
+            {"stop_reason": reason["value"], "workers_done": sorted(done_workers)},
+        )
     return code
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="a LoadRunConfig as JSON (driver-written)")
     parser.add_argument("--role", choices=("local", "master", "worker"), default="local")
@@ -529,8 +559,9 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--master-port", type=int, default=0)
     parser.add_argument("--port-file", type=Path, help="master: where to write the port workers connect to")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # The whole pool is spawned at once on purpose (users sleep until their arrival); hush that warning.
     logging.getLogger("locust.runners").addFilter(lambda record: "spawn rate is very high" not in record.getMessage())
     try:

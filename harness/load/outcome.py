@@ -12,14 +12,15 @@ from __future__ import annotations
 import email.utils
 import errno
 import math
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 __all__ = ["Outcome", "classify_status", "classify_exception", "parse_retry_after", "retry_wait_s"]
 
 
 class Outcome(NamedTuple):
     type: str  # "ok" | "fail" | "info"
-    error: Optional[str]  # None for ok; http_<code>, timeout, connection_reset, connection_refused, ...
+    error: str | None  # None for ok; http_<code>, timeout, connection_reset, connection_refused, ...
 
 
 def classify_status(status_code: int) -> Outcome:
@@ -63,7 +64,7 @@ def classify_exception(exc: BaseException) -> Outcome:
     return Outcome("info", f"error_{name}")
 
 
-def parse_retry_after(value: Optional[str], now_epoch_s: Callable[[], float]) -> Optional[float]:
+def parse_retry_after(value: str | None, now_epoch_s: Callable[[], float]) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds (decimals accepted) or an HTTP-date.
 
     now_epoch_s is asked only for the HTTP-date form (a wall-clock date needs the wall clock).
@@ -89,7 +90,7 @@ def parse_retry_after(value: Optional[str], now_epoch_s: Callable[[], float]) ->
     return max(0.0, seconds)
 
 
-def retry_wait_s(retry_after_s: Optional[float], attempt: int, backoff_s: float, cap_s: float) -> float:
+def retry_wait_s(retry_after_s: float | None, attempt: int, backoff_s: float, cap_s: float) -> float:
     """The wait before attempt+1: the server's Retry-After when given, else exponential backoff; at most cap_s."""
     if retry_after_s is not None:
         return min(retry_after_s, cap_s)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "LoadProfile",
@@ -234,7 +235,7 @@ class Sequence:
         return max(p.rate_per_s_max() for p in self.parts)
 
 
-AnyProfile = Union[Steady, Ramp, MicroBurst, Spike, Surge, Sequence]
+AnyProfile = Steady | Ramp | MicroBurst | Spike | Surge | Sequence
 
 
 def expected_arrivals(profile: LoadProfile, step_s: float = 0.001) -> float:
@@ -263,7 +264,5 @@ def arrival_times(profile: LoadProfile, rng: random.Random) -> Iterator[float]:
         if rng.random() * bound_per_s < profile.rate_per_s(t_s):
             produced += 1
             if produced > ARRIVALS_MAX:
-                raise ValueError(
-                    f"the profile produces more than {ARRIVALS_MAX} arrivals; lower its rate or duration"
-                )
+                raise ValueError(f"the profile produces more than {ARRIVALS_MAX} arrivals; lower its rate or duration")
             yield t_s

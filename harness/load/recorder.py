@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any
 
 try:  # orjson is several times faster; recording cost is a measured goal (benchmarks/bench_load.py)
     import orjson
@@ -79,7 +80,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_ops_file(path: Path, lines_max: Optional[int] = None) -> Tuple[list, int]:
+def read_ops_file(path: Path, lines_max: int | None = None) -> tuple[list, int]:
     """(ops, unreadable_lines) from a JSON-lines ops file, reading at most lines_max lines.
 
     A crashed writer can leave a cut last line; it is skipped and counted, never guessed at.

@@ -11,7 +11,8 @@ change of generator settings does not move the arrivals (and vice versa).
 from __future__ import annotations
 
 import random
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from harness.load.generator import GeneratorConfig, Posting, generate_postings
 from harness.load.profile import arrival_times

@@ -29,7 +29,6 @@ import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import httptools
 
@@ -39,9 +38,17 @@ __all__ = ["StubBehaviour", "StubProcess", "start_stub", "main"]
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _FIELDS = ("event_id", "key", "debit_account", "credit_account", "amount_minor", "currency")
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 409: "Conflict",
-            422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ def _share_hit(event_id: str, salt: bytes, share: float) -> bool:
     return share > 0 and zlib.crc32(salt + event_id.encode()) / 2**32 < share
 
 
-def _validate(body: object) -> Optional[tuple]:
+def _validate(body: object) -> tuple | None:
     """(field, detail) of the first defect, or None."""
     if not isinstance(body, dict):
         return ("body", "must be a JSON object")
@@ -127,8 +134,11 @@ class _State:
 
 def _response(status: int, payload: object = None, headers: tuple = ()) -> bytes:
     body = b"" if payload is None else json.dumps(payload).encode()
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
-            f"Content-Length: {len(body)}"]
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
     head.extend(headers)
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
@@ -140,7 +150,7 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, state: _State) -> None:
         self.state = state
         self.parser = httptools.HttpRequestParser(self)
-        self.transport: Optional[asyncio.Transport] = None
+        self.transport: asyncio.Transport | None = None
         self.url = b""
         self.body: list = []
 
@@ -180,7 +190,7 @@ class _Protocol(asyncio.Protocol):
         state, behaviour = self.state, self.state.behaviour
         path = url.split("?", 1)[0]
         if method == b"GET" and path.startswith("/v1/events/"):
-            event_id = path[len("/v1/events/"):]
+            event_id = path[len("/v1/events/") :]
             stored = state.events.get(event_id)
             if stored is None:
                 self.transport.write(_response(404, {"error": "not_found", "field": "event_id", "detail": event_id}))
@@ -203,8 +213,9 @@ class _Protocol(asyncio.Protocol):
         attempt = state.post_count(event_id)
         if behaviour.reject_status and attempt <= behaviour.reject_first_attempts:
             headers = (f"Retry-After: {behaviour.retry_after_s:g}",) if behaviour.retry_after_s >= 0 else ()
-            self.transport.write(_response(behaviour.reject_status, {"error": "busy", "field": None,
-                                                                     "detail": "try later"}, headers))
+            self.transport.write(
+                _response(behaviour.reject_status, {"error": "busy", "field": None, "detail": "try later"}, headers)
+            )
             return
         first = attempt == 1 + (behaviour.reject_first_attempts if behaviour.reject_status else 0)
         if first and _share_hit(event_id, b"reset", behaviour.reset_share):
@@ -215,8 +226,9 @@ class _Protocol(asyncio.Protocol):
             return
         stored = state.events.get(event_id)
         if stored is not None and stored != body:
-            self.transport.write(_response(409, {"error": "conflict", "field": "event_id",
-                                                 "detail": "same id, other body"}))
+            self.transport.write(
+                _response(409, {"error": "conflict", "field": "event_id", "detail": "same id, other body"})
+            )
             return
         if stored is None:
             state._remember(state.events, event_id, body)
@@ -224,7 +236,8 @@ class _Protocol(asyncio.Protocol):
         if first and _share_hit(event_id, b"slow", behaviour.slow_share):
             transport = self.transport
             asyncio.get_running_loop().call_later(
-                behaviour.slow_s, lambda: None if transport.is_closing() else transport.write(answer))
+                behaviour.slow_s, lambda: None if transport.is_closing() else transport.write(answer)
+            )
             return
         self.transport.write(answer)
 
@@ -239,12 +252,12 @@ async def _serve(behaviour: StubBehaviour, port: int, duration_s_max: float) -> 
     print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
     try:
         await asyncio.wait_for(stop.wait(), timeout=duration_s_max)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     server.close()
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--behaviour", default="{}", help="StubBehaviour fields as JSON")
@@ -283,20 +296,30 @@ class StubProcess:
         if self.process.stdout is not None:
             self.process.stdout.close()
 
-    def __enter__(self) -> "StubProcess":
+    def __enter__(self) -> StubProcess:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def start_stub(behaviour: StubBehaviour = StubBehaviour(), duration_s_max: float = 600.0,
-               ready_timeout_s: float = 15.0) -> StubProcess:
+def start_stub(
+    behaviour: StubBehaviour = StubBehaviour(), duration_s_max: float = 600.0, ready_timeout_s: float = 15.0
+) -> StubProcess:
     """Start the stand-in in its own process on a free loopback port; return once it listens."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.load.stub_api", "--behaviour", json.dumps(asdict(behaviour)),
-         "--duration-s-max", str(duration_s_max)],
-        stdout=subprocess.PIPE, text=True, env=child_env(),
+        [
+            sys.executable,
+            "-m",
+            "harness.load.stub_api",
+            "--behaviour",
+            json.dumps(asdict(behaviour)),
+            "--duration-s-max",
+            str(duration_s_max),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
     deadline = time.monotonic() + ready_timeout_s
     line = ""

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, TextIO
+from typing import TextIO
 
 from harness.errors import UsageError
 from harness.report.summary import SUMMARY_FILE, SUMMARY_SCHEMA_VERSION
@@ -47,9 +48,9 @@ class Change:
 
     kind: str
     name: str
-    before: Optional[object]
-    after: Optional[object]
-    change_pct: Optional[float]
+    before: object | None
+    after: object | None
+    change_pct: float | None
     verdict: str
     regression: bool
 
@@ -67,21 +68,23 @@ def read_summary(run_dir: Path) -> dict:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
-        raise UsageError(f"{path}: schema_version is {found!r}; this ledgerchaos reads version {SUMMARY_SCHEMA_VERSION}")
+        raise UsageError(
+            f"{path}: schema_version is {found!r}; this ledgerchaos reads version {SUMMARY_SCHEMA_VERSION}"
+        )
     return data
 
 
-def _number(value) -> Optional[float]:
+def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
 
 
-def compare_summaries(a: Mapping, b: Mapping, threshold_pct: float = 10.0) -> List[Change]:
+def compare_summaries(a: Mapping, b: Mapping, threshold_pct: float = 10.0) -> list[Change]:
     """Figure and verdict changes from a to b; regression=True on the ones that gate."""
     if not (isinstance(threshold_pct, (int, float)) and 0 <= threshold_pct <= THRESHOLD_PCT_MAX):
         raise UsageError(f"threshold_pct: {threshold_pct!r} is outside [0, {THRESHOLD_PCT_MAX:g}]; e.g. 10 for 10 %")
-    changes: List[Change] = []
+    changes: list[Change] = []
     fa, fb = a.get("figures") or {}, b.get("figures") or {}
     for name, worse_sign in {**GATED_FIGURES, **SHOWN_FIGURES}.items():
         before, after = _number(fa.get(name)), _number(fb.get(name))
@@ -123,7 +126,7 @@ def _show(value) -> str:
     return str(value)
 
 
-def compare_command(run_a: Path, run_b: Path, threshold_pct: float = 10.0, out: Optional[TextIO] = None) -> int:
+def compare_command(run_a: Path, run_b: Path, threshold_pct: float = 10.0, out: TextIO | None = None) -> int:
     """Print the comparison; 1 when a regression passes the threshold, else 0; UsageError (2) when a folder
     has no readable summary.json. out: where to print (None: sys.stdout at call time)."""
     out = out if out is not None else sys.stdout
@@ -132,8 +135,10 @@ def compare_command(run_a: Path, run_b: Path, threshold_pct: float = 10.0, out: 
     print(f"A: {a.get('run_id')} ({a.get('outcome')}, seed {a.get('seed')})", file=out)
     print(f"B: {b.get('run_id')} ({b.get('outcome')}, seed {b.get('seed')})", file=out)
     if a.get("scenario") != b.get("scenario"):
-        print(f"note: different scenarios ({a.get('scenario')} vs {b.get('scenario')}); figures may not be comparable",
-              file=out)
+        print(
+            f"note: different scenarios ({a.get('scenario')} vs {b.get('scenario')}); figures may not be comparable",
+            file=out,
+        )
     for note, summary in (("A", a), ("B", b)):
         if not summary.get("complete", False):
             print(f"note: run {note} is INCOMPLETE; its figures describe a partial run", file=out)

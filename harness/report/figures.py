@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ DEGRADATION_CHECKER = "graceful_degradation"
 ERROR_KINDS_MAX = 50  # distinct error names kept in the summary; the rest are summed as "other"
 
 
-def load_span_s(history: History) -> Tuple[float, float]:
+def load_span_s(history: History) -> tuple[float, float]:
     """(start, end) of the load on the run clock: meta.load_start_s to the drain's start
     (else the end of the last phase, else the last client invoke)."""
     meta = history.meta
@@ -36,15 +36,16 @@ def load_span_s(history: History) -> Tuple[float, float]:
     if meta.phases:
         return start, float(max(p.end_s for p in meta.phases))
     ops = history.ops
-    client = ops.loc[((ops["process"] != NEMESIS) & (ops["type"] == OpType.INVOKE.value)).to_numpy(
-        dtype=bool, na_value=False)]
+    client = ops.loc[
+        ((ops["process"] != NEMESIS) & (ops["type"] == OpType.INVOKE.value)).to_numpy(dtype=bool, na_value=False)
+    ]
     return start, float(client["time_s"].max()) if len(client) else start
 
 
 _FAULT_FIGURE = re.compile(r"fault_(\d+)\b")
 
 
-def fault_of_figure(name: str) -> Optional[int]:
+def fault_of_figure(name: str) -> int | None:
     """The fault id a degradation figure is about ("fault_3.recovery_s" -> 3), None for run-wide ones."""
     match = _FAULT_FIGURE.search(name)
     return int(match.group(1)) if match else None
@@ -58,14 +59,14 @@ def recovery_times_s(verdicts) -> dict:
     return {}
 
 
-def _finite(value) -> Optional[float]:
+def _finite(value) -> float | None:
     if value is None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def _per_s(count: int, span_s: float) -> Optional[float]:
+def _per_s(count: int, span_s: float) -> float | None:
     return count / span_s if span_s > 0 else None
 
 
@@ -83,10 +84,12 @@ def run_figures(history: History, verdicts=()) -> dict:
     ok = client & submit & (kind == OpType.OK.value)
 
     done = client_completions(history)
-    ok_latency = done.loc[((done["type"] == OpType.OK.value) & (done["f"] == OpF.SUBMIT.value)).to_numpy(
-        dtype=bool, na_value=False), "latency_ms"].to_numpy(dtype="float64", na_value=np.nan)
+    ok_latency = done.loc[
+        ((done["type"] == OpType.OK.value) & (done["f"] == OpF.SUBMIT.value)).to_numpy(dtype=bool, na_value=False),
+        "latency_ms",
+    ].to_numpy(dtype="float64", na_value=np.nan)
     ok_latency = ok_latency[np.isfinite(ok_latency)]
-    p50, p95, p99 = (np.percentile(ok_latency, [50, 95, 99]) if len(ok_latency) else (None, None, None))
+    p50, p95, p99 = np.percentile(ok_latency, [50, 95, 99]) if len(ok_latency) else (None, None, None)
 
     invoke_ids = ops.loc[client & (kind == OpType.INVOKE.value), "op_id"].to_numpy()
     unanswered = int((~np.isin(invoke_ids, done["op_id"].to_numpy())).sum())
@@ -118,8 +121,9 @@ def run_figures(history: History, verdicts=()) -> dict:
         "backlog_left_events": meta.backlog_left,
         "backlog_events_peak": backlog_peak,
         "backlog_events_peak_s": backlog_peak_s,
-        "events_posted": (int(history.observation.journal["event_id"].nunique())
-                          if history.observation is not None else None),
+        "events_posted": (
+            int(history.observation.journal["event_id"].nunique()) if history.observation is not None else None
+        ),
         "fault_windows": len(fault_windows(history)),
     }
 
@@ -132,7 +136,7 @@ def _errors_by_kind(done: pd.DataFrame) -> Mapping[str, int]:
     return dict(sorted(out.items()))
 
 
-def _posted_per_s(history: History, start: float, end: float) -> Optional[float]:
+def _posted_per_s(history: History, start: float, end: float) -> float | None:
     """Events applied per second during the load: from the journal's applied_s, else from the
     ledger_posted_events_total counter (resets clipped), else None."""
     span = end - start

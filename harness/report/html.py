@@ -12,17 +12,35 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import Iterable, Mapping, Optional, Sequence
 
 from harness.report.figures import fault_of_figure
 
 __all__ = ["render_html", "OP_COLUMNS"]
 
 # Evidence op columns, in the order a person follows an event; others follow alphabetically.
-OP_COLUMNS = ("time_s", "process", "type", "f", "op_id", "attempt", "event_id", "key", "debit_account",
-              "credit_account", "amount_minor", "currency", "status_code", "latency_ms", "error", "retry_after_s",
-              "value", "fault_id", "fault")
+OP_COLUMNS = (
+    "time_s",
+    "process",
+    "type",
+    "f",
+    "op_id",
+    "attempt",
+    "event_id",
+    "key",
+    "debit_account",
+    "credit_account",
+    "amount_minor",
+    "currency",
+    "status_code",
+    "latency_ms",
+    "error",
+    "retry_after_s",
+    "value",
+    "fault_id",
+    "fault",
+)
 _FIGURE_ROWS = (
     ("throughput_per_s_offered", "offered (submit invokes/s)", "{:.1f}"),
     ("throughput_per_s_accepted", "accepted (ok submits/s)", "{:.1f}"),
@@ -79,8 +97,10 @@ def _verdict_table(verdicts: Sequence[Mapping]) -> str:
     rows = []
     for i, v in enumerate(verdicts):
         link = f' <a href="#evidence-{i}">evidence</a>' if v.get("validity") != "valid" else ""
-        rows.append(f"<tr><td class=mono>{_e(v.get('name'))}</td><td>{_badge(str(v.get('validity')), bool(v.get('allowed_unknown')))}"
-                    f"</td><td>{_e(v.get('summary'))}{link}</td></tr>")
+        rows.append(
+            f"<tr><td class=mono>{_e(v.get('name'))}</td><td>{_badge(str(v.get('validity')), bool(v.get('allowed_unknown')))}"
+            f"</td><td>{_e(v.get('summary'))}{link}</td></tr>"
+        )
     return "<table><tr><th>checker</th><th>verdict</th><th>summary</th></tr>" + "".join(rows) + "</table>"
 
 
@@ -94,8 +114,11 @@ def _fmt(value, pattern: str) -> str:
 
 
 def _figures_table(figures: Mapping) -> str:
-    rows = [f"<tr><td>{_e(label)}</td><td class=num>{_e(_fmt(figures.get(key), pattern))}</td></tr>"
-            for key, label, pattern in _FIGURE_ROWS if key in figures]
+    rows = [
+        f"<tr><td>{_e(label)}</td><td class=num>{_e(_fmt(figures.get(key), pattern))}</td></tr>"
+        for key, label, pattern in _FIGURE_ROWS
+        if key in figures
+    ]
     errors = figures.get("errors_by_kind") or {}
     error_text = ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none"
     rows.append(f"<tr><td>errors by kind</td><td class=mono>{_e(error_text)}</td></tr>")
@@ -110,19 +133,32 @@ def _fault_table(faults: Sequence[Mapping], recovery_s: Mapping) -> str:
         stop = f.get("stop_s")
         length = f"{stop - f['start_s']:.2f}" if stop is not None else "still open"
         fid = f.get("fault_id")
-        recovered = [f"{_fmt(v, '{:.2f} s')}" if v is not None else "never"
-                     for k, v in recovery_s.items() if fid is not None and _names_fault(k, fid)]
-        rows.append(f"<tr><td>F{_e(fid)}</td><td class=num>{f['start_s']:.2f}</td><td class=num>{_e(_fmt(stop, '{:.2f}'))}</td>"
-                    f"<td class=num>{_e(length)}</td><td>{_e(f.get('description'))}</td>"
-                    f"<td>{'yes' if f.get('applied') else 'NO (could not be applied)'}</td><td>{_e(', '.join(recovered) or '—')}</td></tr>")
-    other = {k: v for k, v in recovery_s.items() if not any(f.get("fault_id") is not None and _names_fault(k, f["fault_id"])
-                                                            for f in faults)}
+        recovered = [
+            f"{_fmt(v, '{:.2f} s')}" if v is not None else "never"
+            for k, v in recovery_s.items()
+            if fid is not None and _names_fault(k, fid)
+        ]
+        rows.append(
+            f"<tr><td>F{_e(fid)}</td><td class=num>{f['start_s']:.2f}</td><td class=num>{_e(_fmt(stop, '{:.2f}'))}</td>"
+            f"<td class=num>{_e(length)}</td><td>{_e(f.get('description'))}</td>"
+            f"<td>{'yes' if f.get('applied') else 'NO (could not be applied)'}</td><td>{_e(', '.join(recovered) or '—')}</td></tr>"
+        )
+    other = {
+        k: v
+        for k, v in recovery_s.items()
+        if not any(f.get("fault_id") is not None and _names_fault(k, f["fault_id"]) for f in faults)
+    }
     extra = ""
     if other:
-        extra = "<p>Recovery figures: " + ", ".join(f"<span class=mono>{_e(k)}</span> = {_e(_fmt(v, '{:.2f} s'))}"
-                                                    for k, v in other.items()) + "</p>"
-    return ("<table><tr><th>fault</th><th>start (s)</th><th>stop (s)</th><th>length (s)</th><th>what</th>"
-            "<th>applied</th><th>recovery</th></tr>" + "".join(rows) + "</table>" + extra)
+        extra = (
+            "<p>Recovery figures: "
+            + ", ".join(f"<span class=mono>{_e(k)}</span> = {_e(_fmt(v, '{:.2f} s'))}" for k, v in other.items())
+            + "</p>"
+        )
+    return (
+        "<table><tr><th>fault</th><th>start (s)</th><th>stop (s)</th><th>length (s)</th><th>what</th>"
+        "<th>applied</th><th>recovery</th></tr>" + "".join(rows) + "</table>" + extra
+    )
 
 
 def _names_fault(figure: str, fault_id) -> bool:
@@ -154,8 +190,10 @@ def _evidence_section(verdicts: Sequence[Mapping]) -> str:
     for i, v in enumerate(verdicts):
         if v.get("validity") == "valid":
             continue
-        parts.append(f'<h3 id="evidence-{i}">{_badge(str(v.get("validity")), bool(v.get("allowed_unknown")))} '
-                     f'<span class=mono>{_e(v.get("name"))}</span></h3><p>{_e(v.get("summary"))}</p>')
+        parts.append(
+            f'<h3 id="evidence-{i}">{_badge(str(v.get("validity")), bool(v.get("allowed_unknown")))} '
+            f"<span class=mono>{_e(v.get('name'))}</span></h3><p>{_e(v.get('summary'))}</p>"
+        )
         counts = v.get("counts") or {}
         figures = v.get("figures") or {}
         if counts or figures:
@@ -171,31 +209,40 @@ def _evidence_section(verdicts: Sequence[Mapping]) -> str:
     return "".join(parts) or "<p>Every verdict holds: nothing to show.</p>"
 
 
-def render_html(summary: Mapping, timeline_png: Optional[bytes], prediction_png: Optional[bytes] = None,
-                plot_problems: Iterable[str] = ()) -> str:
+def render_html(
+    summary: Mapping, timeline_png: bytes | None, prediction_png: bytes | None = None, plot_problems: Iterable[str] = ()
+) -> str:
     """The whole page as text. plot_problems: why a plot is missing (shown in its place)."""
     verdicts = summary.get("verdicts") or []
     figures = summary.get("figures") or {}
     outcome = str(summary.get("outcome", "unknown"))
     complete = bool(summary.get("complete"))
     title = f"ledgerchaos: {summary.get('scenario')} ({summary.get('run_id')})"
-    out = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-           f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{PAGE_STYLE}</style></head><body>"]
+    out = [
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+        f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{PAGE_STYLE}</style></head><body>"
+    ]
     if not complete:
         notes = "".join(f"<li>{_e(n)}</li>" for n in summary.get("notes") or []) or "<li>no note recorded</li>"
-        out.append(f'<div class=banner id=incomplete>INCOMPLETE: this run did not complete; the verdicts judge a '
-                   f'partial history and the exit code is 3.<ul>{notes}</ul></div>')
+        out.append(
+            f"<div class=banner id=incomplete>INCOMPLETE: this run did not complete; the verdicts judge a "
+            f"partial history and the exit code is 3.<ul>{notes}</ul></div>"
+        )
     out.append(f"<h1>{_e(title)}</h1>")
-    out.append(f'<p class=outcome><span class="badge {_e(outcome)}">{_e(outcome.upper())}</span> '
-               f"exit code {_e(summary.get('exit_code'))} · seed {_e(summary.get('seed'))} · "
-               f"{_e(summary.get('generated_at_utc'))}</p>")
+    out.append(
+        f'<p class=outcome><span class="badge {_e(outcome)}">{_e(outcome.upper())}</span> '
+        f"exit code {_e(summary.get('exit_code'))} · seed {_e(summary.get('seed'))} · "
+        f"{_e(summary.get('generated_at_utc'))}</p>"
+    )
     out.append("<h2>Verdicts</h2>" + _verdict_table(verdicts))
     out.append(f"<h2>Replay</h2><pre>{_e(summary.get('replay_command'))}</pre>")
     if complete and summary.get("notes"):
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in summary["notes"]) + "</ul>")
     out.append("<h2>Figures</h2>" + _figures_table(figures))
-    out.append("<h2>Timeline</h2><p class=small>One shared axis in run seconds. Shaded: fault windows "
-               "(labelled F&lt;id&gt;); dashed vertical lines: where throughput recovered after a fault.</p>")
+    out.append(
+        "<h2>Timeline</h2><p class=small>One shared axis in run seconds. Shaded: fault windows "
+        "(labelled F&lt;id&gt;); dashed vertical lines: where throughput recovered after a fault.</p>"
+    )
     out.append(_img(timeline_png, "timeline: throughput, latency, backlog, errors") if timeline_png else "")
     for problem in plot_problems:
         out.append(f'<p class="banner">plot not drawn: {_e(problem)}</p>')
@@ -203,15 +250,22 @@ def render_html(summary: Mapping, timeline_png: Optional[bytes], prediction_png:
     if prediction_png:
         out.append("<h2>Capacity model against measurement</h2>" + _img(prediction_png, "model against measurement"))
     out.append("<h2>Evidence</h2>" + _evidence_section(verdicts))
-    phases = "".join(f"<tr><td>{_e(p.get('name'))}</td><td class=num>{_e(_fmt(p.get('start_s'), '{:.2f}'))}</td>"
-                     f"<td class=num>{_e(_fmt(p.get('end_s'), '{:.2f}'))}</td></tr>" for p in summary.get("phases") or [])
-    versions = "".join(f"<tr><td>{_e(k)}</td><td class=mono>{_e(v if v is not None else 'not found')}</td></tr>"
-                       for k, v in (summary.get("versions") or {}).items())
+    phases = "".join(
+        f"<tr><td>{_e(p.get('name'))}</td><td class=num>{_e(_fmt(p.get('start_s'), '{:.2f}'))}</td>"
+        f"<td class=num>{_e(_fmt(p.get('end_s'), '{:.2f}'))}</td></tr>"
+        for p in summary.get("phases") or []
+    )
+    versions = "".join(
+        f"<tr><td>{_e(k)}</td><td class=mono>{_e(v if v is not None else 'not found')}</td></tr>"
+        for k, v in (summary.get("versions") or {}).items()
+    )
     config = json.dumps(summary.get("check_config"), indent=2, sort_keys=True)
-    out.append("<h2>Run</h2><table><tr><th>phase</th><th>start (s)</th><th>end (s)</th></tr>" + phases + "</table>"
-               "<table><tr><th>tool</th><th>version</th></tr>" + versions + "</table>"
-               f"<details><summary>check configuration</summary><pre>{_e(config)}</pre></details>"
-               f"<p class=small>run folder: <span class=mono>{_e(summary.get('run_dir'))}</span> · "
-               "files: summary.json, junit.xml, summary.md, history.parquet, metrics.csv</p>")
+    out.append(
+        "<h2>Run</h2><table><tr><th>phase</th><th>start (s)</th><th>end (s)</th></tr>" + phases + "</table>"
+        "<table><tr><th>tool</th><th>version</th></tr>" + versions + "</table>"
+        f"<details><summary>check configuration</summary><pre>{_e(config)}</pre></details>"
+        f"<p class=small>run folder: <span class=mono>{_e(summary.get('run_dir'))}</span> · "
+        "files: summary.json, junit.xml, summary.md, history.parquet, metrics.csv</p>"
+    )
     out.append("</body></html>\n")
     return "".join(out)

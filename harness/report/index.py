@@ -7,9 +7,9 @@ person opens the index, sees which scenario failed, and follows one link.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Mapping, Sequence
 from urllib.parse import quote
 
 from harness.report.html import PAGE_STYLE
@@ -40,10 +40,13 @@ def render_index(suite_dir: Path, entries: Sequence[Mapping], title: str, exit_c
             f"<tr><td class=mono>{_e(entry.get('scenario'))}</td>"
             f'<td><span class="badge {_e(outcome)}">{_e(outcome.upper())}</span></td>'
             f"<td class=num>{_e(summary.get('exit_code'))}</td><td>{_e(tally)}</td><td>{link}</td>"
-            f"<td class=mono>{_e(summary.get('replay_command') or '')}</td><td>{_e(notes)}</td></tr>")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-            f"<style>{PAGE_STYLE}</style></head><body><h1>{_e(title)}</h1>"
-            f"<p class=outcome>suite exit code {_e(exit_code)} (the worst of the runs: 3 could not run, "
-            "1 violated or unknown, 0 every invariant holds)</p>"
-            "<table><tr><th>scenario</th><th>outcome</th><th>exit</th><th>verdicts</th><th>report</th>"
-            "<th>replay</th><th>notes</th></tr>" + "".join(rows) + "</table></body></html>\n")
+            f"<td class=mono>{_e(summary.get('replay_command') or '')}</td><td>{_e(notes)}</td></tr>"
+        )
+    return (
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+        f"<style>{PAGE_STYLE}</style></head><body><h1>{_e(title)}</h1>"
+        f"<p class=outcome>suite exit code {_e(exit_code)} (the worst of the runs: 3 could not run, "
+        "1 violated or unknown, 0 every invariant holds)</p>"
+        "<table><tr><th>scenario</th><th>outcome</th><th>exit</th><th>verdicts</th><th>report</th>"
+        "<th>replay</th><th>notes</th></tr>" + "".join(rows) + "</table></body></html>\n"
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Iterable, List, Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = ["junit_xml", "evidence_text", "MESSAGE_CHARS_MAX", "TEXT_CHARS_MAX"]
 
@@ -22,8 +22,23 @@ MESSAGE_CHARS_MAX = 1000
 TEXT_CHARS_MAX = 20_000
 # XML 1.0 cannot hold these characters at all, escaped or not (an event id may carry them).
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_OP_FIELDS = ("time_s", "process", "type", "f", "op_id", "attempt", "status_code", "latency_ms", "error",
-              "retry_after_s", "value", "key", "amount_minor", "currency", "fault")
+_OP_FIELDS = (
+    "time_s",
+    "process",
+    "type",
+    "f",
+    "op_id",
+    "attempt",
+    "status_code",
+    "latency_ms",
+    "error",
+    "retry_after_s",
+    "value",
+    "key",
+    "amount_minor",
+    "currency",
+    "fault",
+)
 
 
 def _clean(text, limit: int) -> str:
@@ -52,7 +67,9 @@ def evidence_text(verdict: Mapping) -> str:
         lines.append("figures: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     for item in verdict.get("evidence") or ():
         event = item.get("event_id")
-        lines.append(f"- event {event}: {item.get('problem', '')}" if event is not None else f"- {item.get('problem', '')}")
+        lines.append(
+            f"- event {event}: {item.get('problem', '')}" if event is not None else f"- {item.get('problem', '')}"
+        )
         for op in item.get("ops") or ():
             lines.append("    " + op_line(op))
     return "\n".join(lines)
@@ -65,15 +82,18 @@ def _suite(summary: Mapping, index: int) -> ET.Element:
     for name in ("run_id", "seed", "outcome", "exit_code", "replay_command", "run_dir"):
         if summary.get(name) is not None:
             ET.SubElement(properties, "property", {"name": name, "value": _clean(summary[name], MESSAGE_CHARS_MAX)})
-    cases: List[ET.Element] = []
+    cases: list[ET.Element] = []
     tally = {"failures": 0, "errors": 0, "skipped": 0}
     replay = summary.get("replay_command")
     tail = f"\n\nreplay: {replay}" if replay else ""
     if not summary.get("complete", False):
         case = ET.Element("testcase", {"name": "run_complete", "classname": scenario, "time": "0"})
         notes = "\n".join(str(n) for n in summary.get("notes") or ()) or "the run did not complete"
-        error = ET.SubElement(case, "error", {"type": "incomplete",
-                                              "message": _clean("INCOMPLETE: " + notes.splitlines()[0], MESSAGE_CHARS_MAX)})
+        error = ET.SubElement(
+            case,
+            "error",
+            {"type": "incomplete", "message": _clean("INCOMPLETE: " + notes.splitlines()[0], MESSAGE_CHARS_MAX)},
+        )
         error.text = _clean(notes + tail, TEXT_CHARS_MAX)
         tally["errors"] += 1
         cases.append(case)
@@ -85,16 +105,25 @@ def _suite(summary: Mapping, index: int) -> ET.Element:
         tally["failures"] += 1
         cases.append(case)
     for verdict in verdicts:
-        case = ET.Element("testcase", {"name": _clean(verdict.get("name", "?"), MESSAGE_CHARS_MAX),
-                                       "classname": scenario, "time": "0"})
+        case = ET.Element(
+            "testcase",
+            {"name": _clean(verdict.get("name", "?"), MESSAGE_CHARS_MAX), "classname": scenario, "time": "0"},
+        )
         validity = verdict.get("validity")
         message = _clean(f"{str(validity).upper()}: {verdict.get('summary', '')}", MESSAGE_CHARS_MAX)
         if validity == "invalid":
             element = ET.SubElement(case, "failure", {"type": "invalid", "message": message})
             tally["failures"] += 1
         elif validity == "unknown" and verdict.get("allowed_unknown"):
-            element = ET.SubElement(case, "skipped", {"message": _clean(
-                f"unknown, allowed by the scenario: {verdict.get('summary', '')}", MESSAGE_CHARS_MAX)})
+            element = ET.SubElement(
+                case,
+                "skipped",
+                {
+                    "message": _clean(
+                        f"unknown, allowed by the scenario: {verdict.get('summary', '')}", MESSAGE_CHARS_MAX
+                    )
+                },
+            )
             tally["skipped"] += 1
         elif validity != "valid":
             element = ET.SubElement(case, "error", {"type": "unknown", "message": message})

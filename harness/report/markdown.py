@@ -7,8 +7,8 @@ inline HTML in comments and a history's text is data from a system under test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
-from typing import Mapping
 
 __all__ = ["render_markdown", "CELL_CHARS_MAX"]
 
@@ -31,8 +31,11 @@ def _num(value, pattern: str = "{:.1f}") -> str:
 def render_markdown(summary: Mapping) -> str:
     """The Markdown text of summary.md."""
     outcome = str(summary.get("outcome", "unknown"))
-    lines = [f"### ledgerchaos `{_cell(summary.get('scenario'))}`: {_MARK.get(outcome, outcome)} "
-             f"(exit {summary.get('exit_code')})", ""]
+    lines = [
+        f"### ledgerchaos `{_cell(summary.get('scenario'))}`: {_MARK.get(outcome, outcome)} "
+        f"(exit {summary.get('exit_code')})",
+        "",
+    ]
     if not summary.get("complete"):
         notes = "; ".join(str(n) for n in summary.get("notes") or ()) or "no note recorded"
         lines += [f"> **INCOMPLETE**: the run did not complete; verdicts judge a partial history. {_cell(notes)}", ""]
@@ -40,7 +43,11 @@ def render_markdown(summary: Mapping) -> str:
     if verdicts:
         lines += ["| checker | verdict | summary |", "| --- | --- | --- |"]
         for v in verdicts:
-            mark = "⚪ unknown (allowed)" if v.get("allowed_unknown") else _VERDICT.get(v.get("validity"), v.get("validity"))
+            mark = (
+                "⚪ unknown (allowed)"
+                if v.get("allowed_unknown")
+                else _VERDICT.get(v.get("validity"), v.get("validity"))
+            )
             lines.append(f"| `{_cell(v.get('name'))}` | {mark} | {_cell(v.get('summary'))} |")
     else:
         lines.append("**No checker judged this run** (nothing judged is not a pass).")

@@ -7,8 +7,8 @@ draw these without importing the model; matplotlib runs on the Agg backend
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 import matplotlib
 
@@ -36,7 +36,7 @@ def _err(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans",
-                         latency_ms_p99_max: Optional[float] = None, attainment_min: Optional[float] = None) -> Path:  # fmt: skip
+                         latency_ms_p99_max: float | None = None, attainment_min: float | None = None) -> Path:  # fmt: skip
     """Two panels against mean consumer-seconds (x, with 95% CI): SLO attainment (Wilson CI) and p99 latency.
 
     `table` is PlanComparison.table(): one row per plan with *_mean / *_ci_half
@@ -49,12 +49,16 @@ def plot_plan_comparison(table: pd.DataFrame, path: Path, title: str = "plans",
     y = table["slo_attainment"].to_numpy(dtype=float)
     low, high = table["slo_attainment_ci_low"].to_numpy(float), table["slo_attainment_ci_high"].to_numpy(float)
     yerr = np.clip(np.vstack([y - low, high - y]), 0.0, None)  # rounding can put y a hair outside its interval
-    colours = ["tab:green" if c else ("tab:blue" if m else "tab:grey") for c, m in zip(table["cheapest"], table["meets_slo"])]
+    colours = [
+        "tab:green" if c else ("tab:blue" if m else "tab:grey") for c, m in zip(table["cheapest"], table["meets_slo"])
+    ]
     for i, name in enumerate(table["plan"]):
         ax1.errorbar(x[i], y[i], xerr=xerr[i], yerr=yerr[:, i : i + 1], fmt="o", color=colours[i], capsize=3)
         ax1.annotate(str(name), (x[i], y[i]), textcoords="offset points", xytext=(5, 5), fontsize=8)
         p99 = table["latency_ms_p99_mean"].iloc[i]
-        ax2.errorbar(x[i], p99, xerr=xerr[i], yerr=_err(table, "latency_ms_p99")[i], fmt="o", color=colours[i], capsize=3)
+        ax2.errorbar(
+            x[i], p99, xerr=xerr[i], yerr=_err(table, "latency_ms_p99")[i], fmt="o", color=colours[i], capsize=3
+        )
         ax2.annotate(str(name), (x[i], p99), textcoords="offset points", xytext=(5, 5), fontsize=8)
     if attainment_min is not None:
         ax1.axhline(attainment_min, linestyle="--", color="tab:red", linewidth=1, label="attainment_min")
@@ -95,7 +99,7 @@ def plot_plan_timelines(timelines: pd.DataFrame, path: Path, title: str = "plans
 def plot_prediction_vs_measurement(
     predicted: pd.DataFrame,
     measured: pd.DataFrame,
-    latency_ms: Mapping[str, Mapping[str, Optional[float]]],
+    latency_ms: Mapping[str, Mapping[str, float | None]],
     path: Path,
     title: str = "model against measurement",
 ) -> Path:

@@ -13,16 +13,16 @@ import io
 import math
 import tempfile
 import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
+import pandas as pd  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 from matplotlib.figure import Figure  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 from matplotlib.ticker import FuncFormatter  # noqa: E402 - after matplotlib.use("Agg"), which must come first
-import pandas as pd  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 
 from harness.history.schema import History  # noqa: E402 - after matplotlib.use("Agg"), which must come first
 from harness.report.figures import fault_of_figure  # noqa: E402 - after matplotlib.use("Agg"), which must come first
@@ -41,7 +41,9 @@ __all__ = ["timeline_png", "prediction_png", "PARTITION_LINES_MAX", "FAULT_LABEL
 PARTITION_LINES_MAX = 16  # more partitions than this: only the total is drawn
 FAULT_LABELS_MAX = 12
 LOG_SCALE_RATIO = 20.0  # latency on a log axis when p99 and p50 are this far apart
-PHASES_MAX = 20  # phase boundaries marked; a run has five  # windows labelled in the top panel; the rest are shaded only
+PHASES_MAX = (
+    20  # phase boundaries marked; a run has five  # windows labelled in the top panel; the rest are shaded only
+)
 DPI = 100
 _FAULT_COLOURS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
 
@@ -56,20 +58,32 @@ def _png(fig: Figure) -> bytes:
 def _shade(ax, windows: Sequence[FaultWindow], end_s: float) -> None:
     for i, window in enumerate(windows):
         stop = window.stop_s if window.stop_s is not None else end_s
-        ax.axvspan(window.start_s, max(stop, window.start_s + 0.05), color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)],
-                   alpha=0.12 if window.applied else 0.05, linewidth=0)
+        ax.axvspan(
+            window.start_s,
+            max(stop, window.start_s + 0.05),
+            color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)],
+            alpha=0.12 if window.applied else 0.05,
+            linewidth=0,
+        )
 
 
 def _label_faults(ax, windows: Sequence[FaultWindow]) -> None:
     for i, window in enumerate(windows[:FAULT_LABELS_MAX]):
         text = window.description or f"fault {window.fault_id}"
         text = textwrap.shorten(text, 48, placeholder="…") + ("" if window.applied else " (not applied)")
-        ax.annotate(f"F{window.fault_id if window.fault_id is not None else i}: {text}", xy=(window.start_s, 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(2, -4 - 11 * (i % 4)), textcoords="offset points",
-                    fontsize=7, va="top", color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)])
+        ax.annotate(
+            f"F{window.fault_id if window.fault_id is not None else i}: {text}",
+            xy=(window.start_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -4 - 11 * (i % 4)),
+            textcoords="offset points",
+            fontsize=7,
+            va="top",
+            color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)],
+        )
 
 
-def _recovery_marks(ax, windows: Sequence[FaultWindow], recovery_s: Mapping[str, Optional[float]]) -> None:
+def _recovery_marks(ax, windows: Sequence[FaultWindow], recovery_s: Mapping[str, float | None]) -> None:
     """A dashed line where each fault's throughput recovered (stop + recovery seconds), when the
     graceful_degradation figures name the fault ("fault_<id>.recovery_s")."""
     by_id = {w.fault_id: w for w in windows if w.fault_id is not None and w.stop_s is not None}
@@ -79,13 +93,26 @@ def _recovery_marks(ax, windows: Sequence[FaultWindow], recovery_s: Mapping[str,
         if window is None:
             continue
         if seconds is None or not math.isfinite(seconds):
-            ax.annotate(f"F{window.fault_id}: never recovered", xy=(window.stop_s, 0.5),
-                        xycoords=("data", "axes fraction"), fontsize=7, color="black")
+            ax.annotate(
+                f"F{window.fault_id}: never recovered",
+                xy=(window.stop_s, 0.5),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                color="black",
+            )
             continue
         at = window.stop_s + seconds
         ax.axvline(at, color="black", linestyle="--", linewidth=0.9)
-        ax.annotate(f"recovered +{seconds:.1f} s", xy=(at, 0.02), xycoords=("data", "axes fraction"),
-                    xytext=(2, 2), textcoords="offset points", fontsize=7, rotation=90, va="bottom")
+        ax.annotate(
+            f"recovered +{seconds:.1f} s",
+            xy=(at, 0.02),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=7,
+            rotation=90,
+            va="bottom",
+        )
 
 
 def _mark_phases(axes, phases) -> None:
@@ -93,8 +120,16 @@ def _mark_phases(axes, phases) -> None:
     for phase in phases[:PHASES_MAX]:
         for ax in axes:
             ax.axvline(phase.start_s, color="grey", linestyle=":", linewidth=0.8)
-        axes[-1].annotate(phase.name, xy=(phase.start_s, 0.0), xycoords=("data", "axes fraction"), xytext=(2, -26),
-                          textcoords="offset points", fontsize=7, color="grey", annotation_clip=False)
+        axes[-1].annotate(
+            phase.name,
+            xy=(phase.start_s, 0.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -26),
+            textcoords="offset points",
+            fontsize=7,
+            color="grey",
+            annotation_clip=False,
+        )
 
 
 def _two_and_five(value: float, _pos=None) -> str:
@@ -105,8 +140,12 @@ def _two_and_five(value: float, _pos=None) -> str:
     return f"{value:g}" if leading in (2.0, 5.0) else ""
 
 
-def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: Mapping[str, Optional[float]],
-                 prediction_backlog: Optional[pd.DataFrame] = None) -> bytes:
+def timeline_png(
+    history: History,
+    windows: Sequence[FaultWindow],
+    recovery_s: Mapping[str, float | None],
+    prediction_backlog: pd.DataFrame | None = None,
+) -> bytes:
     """Four panels on one run-seconds axis: throughput, latency percentiles, backlog, errors by kind.
 
     prediction_backlog: time_s (run seconds), value of the model's total backlog, drawn dashed over
@@ -153,8 +192,14 @@ def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: M
     if len(total):
         ax_bl.plot(total["time_s"], total["value"], color="black", linewidth=1.2, label="total")
     if prediction_backlog is not None and len(prediction_backlog):
-        ax_bl.plot(prediction_backlog["time_s"], prediction_backlog["value"], "--", color="tab:red", linewidth=1.3,
-                   label="model prediction (total)")
+        ax_bl.plot(
+            prediction_backlog["time_s"],
+            prediction_backlog["value"],
+            "--",
+            color="tab:red",
+            linewidth=1.3,
+            label="model prediction (total)",
+        )
     ax_bl.set_ylabel("events")
     ax_bl.set_title("backlog per partition (ledger_backlog_events)")
     if ax_bl.get_legend_handles_labels()[0]:
@@ -181,8 +226,11 @@ def timeline_png(history: History, windows: Sequence[FaultWindow], recovery_s: M
     return _png(fig)
 
 
-def prediction_png(predicted_metrics: pd.DataFrame, measured_metrics: pd.DataFrame,
-                   latency_ms: Mapping[str, Mapping[str, Optional[float]]]) -> bytes:
+def prediction_png(
+    predicted_metrics: pd.DataFrame,
+    measured_metrics: pd.DataFrame,
+    latency_ms: Mapping[str, Mapping[str, float | None]],
+) -> bytes:
     """The capacity model's backlog over the measured one, and predicted against measured end-to-end latency.
 
     Drawn by the capacity colleague's helper (plan_plots.plot_prediction_vs_measurement, which writes a
@@ -193,6 +241,11 @@ def prediction_png(predicted_metrics: pd.DataFrame, measured_metrics: pd.DataFra
 
     with tempfile.TemporaryDirectory(prefix="ledgerchaos-plot-") as folder:
         path = Path(folder) / "prediction.png"
-        plot_prediction_vs_measurement(predicted_metrics, measured_metrics, latency_ms, path,
-                                       title="capacity model (dashed) against the measured backlog")
+        plot_prediction_vs_measurement(
+            predicted_metrics,
+            measured_metrics,
+            latency_ms,
+            path,
+            title="capacity model (dashed) against the measured backlog",
+        )
         return path.read_bytes()

@@ -9,7 +9,8 @@ cannot drift beyond what is checked.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["validate", "ERRORS_MAX"]
 
@@ -27,20 +28,22 @@ _TYPES = {
 }
 
 
-def validate(instance: Any, schema: Mapping[str, Any]) -> List[str]:
+def validate(instance: Any, schema: Mapping[str, Any]) -> list[str]:
     """Every way instance breaks schema, as "<path>: <problem>" lines (at most ERRORS_MAX); [] when valid."""
-    errors: List[str] = []
+    errors: list[str] = []
     _check(instance, schema, "$", errors)
     return errors[:ERRORS_MAX]
 
 
-def _check(value: Any, schema: Mapping[str, Any], path: str, errors: List[str]) -> None:
+def _check(value: Any, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
     if len(errors) >= ERRORS_MAX:
         return
     unknown = set(schema) - _KEYWORDS - _ANNOTATIONS
     if unknown:
-        raise ValueError(f"{path}: schema keyword(s) {sorted(unknown)} are outside the supported subset "
-                         f"({', '.join(sorted(_KEYWORDS))})")
+        raise ValueError(
+            f"{path}: schema keyword(s) {sorted(unknown)} are outside the supported subset "
+            f"({', '.join(sorted(_KEYWORDS))})"
+        )
     if "type" in schema:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_TYPES[name](value) for name in names):
@@ -71,5 +74,8 @@ def _check(value: Any, schema: Mapping[str, Any], path: str, errors: List[str]) 
 
 def _same(value: Any, choice: Any) -> bool:
     """JSON equality: 1 and True are different values (Python says they are equal)."""
-    return type(value) is type(choice) and value == choice if isinstance(value, bool) or isinstance(choice, bool) \
+    return (
+        type(value) is type(choice) and value == choice
+        if isinstance(value, bool) or isinstance(choice, bool)
         else value == choice
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -46,18 +45,23 @@ POSTED_METRIC = "ledger_posted_events_total"
 class FaultWindow:
     """One fault from its fault_start to its fault_stop (stop_s None: never stopped in the history)."""
 
-    fault_id: Optional[int]
+    fault_id: int | None
     start_s: float
-    stop_s: Optional[float]
+    stop_s: float | None
     description: str
     applied: bool = True  # False when the fault_start op was info (the fault could not be applied)
 
     def to_json(self) -> dict:
-        return {"fault_id": self.fault_id, "start_s": self.start_s, "stop_s": self.stop_s,
-                "description": self.description, "applied": self.applied}
+        return {
+            "fault_id": self.fault_id,
+            "start_s": self.start_s,
+            "stop_s": self.stop_s,
+            "description": self.description,
+            "applied": self.applied,
+        }
 
 
-def fault_windows(history: History) -> Tuple[FaultWindow, ...]:
+def fault_windows(history: History) -> tuple[FaultWindow, ...]:
     """Nemesis fault_start / fault_stop ops paired by fault_id, in start order (at most FAULT_WINDOWS_MAX).
 
     A start without a stop stays open (stop_s None); a stop without a start
@@ -104,7 +108,7 @@ def client_completions(history: History) -> pd.DataFrame:
     return done.assign(kind=kind.to_numpy()).reset_index(drop=True)
 
 
-def _time_span(history: History) -> Tuple[float, float]:
+def _time_span(history: History) -> tuple[float, float]:
     ends = [float(history.ops["time_s"].max())] if len(history.ops) else []
     if len(history.metrics):
         ends.append(float(history.metrics["time_s"].max()))
@@ -144,11 +148,13 @@ def throughput_series(history: History, width_s: float) -> pd.DataFrame:
     invoke = (ops["type"] == OpType.INVOKE.value).to_numpy(dtype=bool, na_value=False)
     ok = (ops["type"] == OpType.OK.value).to_numpy(dtype=bool, na_value=False)
     times = ops["time_s"].to_numpy(dtype="float64")
-    out = pd.DataFrame({
-        "time_s": edges[:-1],
-        "offered": _rate(times[submit & invoke], edges, width_s),
-        "accepted": _rate(times[submit & ok], edges, width_s),
-    })
+    out = pd.DataFrame(
+        {
+            "time_s": edges[:-1],
+            "offered": _rate(times[submit & invoke], edges, width_s),
+            "accepted": _rate(times[submit & ok], edges, width_s),
+        }
+    )
     out["posted"] = _posted_rate(history, edges, width_s)
     return out
 
@@ -180,8 +186,9 @@ def _counter_total(metrics: pd.DataFrame, name: str) -> pd.DataFrame:
 def latency_series(history: History, width_s: float) -> pd.DataFrame:
     """time_s (bin start), count, latency_ms_p50 / _p95 / _p99 of ok submits, binned by completion time."""
     done = client_completions(history)
-    ok = done.loc[((done["type"] == OpType.OK.value) & (done["f"] == OpF.SUBMIT.value)).to_numpy(
-        dtype=bool, na_value=False)]
+    ok = done.loc[
+        ((done["type"] == OpType.OK.value) & (done["f"] == OpF.SUBMIT.value)).to_numpy(dtype=bool, na_value=False)
+    ]
     edges = _edges(history, width_s)
     frame = pd.DataFrame({"time_s": edges[:-1]})
     latency = ok["latency_ms"].to_numpy(dtype="float64", na_value=np.nan)
@@ -222,8 +229,9 @@ def error_series(history: History, width_s: float, kinds_max: int = 8) -> pd.Dat
 
 def backlog_series(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per-partition backlog samples, wide: time_s and one column per partition (ledger_backlog_events)."""
-    rows = metrics.loc[((metrics["metric"] == BACKLOG_METRIC) & metrics["partition"].notna()).to_numpy(
-        dtype=bool, na_value=False)]
+    rows = metrics.loc[
+        ((metrics["metric"] == BACKLOG_METRIC) & metrics["partition"].notna()).to_numpy(dtype=bool, na_value=False)
+    ]
     if rows.empty:
         return pd.DataFrame({"time_s": pd.Series(dtype="float64")})
     wide = rows.pivot_table(index="time_s", columns="partition", values="value", aggfunc="last").sort_index()
@@ -244,4 +252,3 @@ def backlog_total(metrics: pd.DataFrame) -> pd.DataFrame:
             return rows.sort_values("time_s", kind="stable").reset_index(drop=True)
     rows = metrics.loc[(names == BACKLOG_METRIC).to_numpy(dtype=bool, na_value=False)]
     return rows.groupby("time_s", as_index=False)["value"].sum().sort_values("time_s").reset_index(drop=True)
-

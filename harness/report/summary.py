@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from harness.checkers.verdict import Validity, exit_code as verdicts_exit_code
+from harness.checkers.verdict import Validity
+from harness.checkers.verdict import exit_code as verdicts_exit_code
 from harness.history.schema import History
 from harness.report.figures import run_figures
 from harness.report.series import fault_windows
@@ -44,8 +45,7 @@ def replay_command(run_dir: Path, seed: int) -> str:
     return f"ledgerchaos run {shlex.quote(str(Path(run_dir) / RESOLVED_SCENARIO_FILE))} --seed {int(seed)}"
 
 
-def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
-                  now: Optional[datetime] = None) -> dict:
+def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None, now: datetime | None = None) -> dict:
     """The summary.json object. config: the CheckConfig the verdicts were judged with (None: defaults,
     which allow no unknown). An incomplete run's exit code is 3 whatever its verdicts."""
     meta = history.meta
@@ -80,7 +80,7 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
         "exit_code": code,
         "replay_command": replay_command(run_dir, meta.seed),
         "run_dir": str(run_dir),
-        "generated_at_utc": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at_utc": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "verdict_counts": counts,
         "verdicts": entries,
         "figures": run_figures(history, verdicts),

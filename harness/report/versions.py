@@ -14,7 +14,7 @@ import functools
 import platform
 import re
 import subprocess
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 __all__ = ["tool_versions", "TOOLS", "VERSION_TIMEOUT_S"]
 
@@ -30,7 +30,7 @@ _BINARIES = {
 }
 
 
-def tool_versions(extra: Optional[Mapping] = None) -> dict:
+def tool_versions(extra: Mapping | None = None) -> dict:
     """{tool: version text or None} for TOOLS; meta.extra's "versions" mapping or "<tool>_version"
     keys win over what is found on this machine (the run may have used attached services)."""
     extra = extra or {}
@@ -44,8 +44,8 @@ def tool_versions(extra: Optional[Mapping] = None) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _found(tool: str) -> Optional[str]:
+@functools.cache
+def _found(tool: str) -> str | None:
     if tool == "ledgerchaos":
         from harness import __version__
 
@@ -63,14 +63,15 @@ def _found(tool: str) -> Optional[str]:
     return _binary_version(binary, argument, pattern)
 
 
-def _binary_version(binary: str, argument: str, pattern: str) -> Optional[str]:
+def _binary_version(binary: str, argument: str, pattern: str) -> str | None:
     from harness.errors import StackError
     from harness.stack.binaries import find_binary
 
     try:
         path = find_binary(binary)
-        done = subprocess.run([str(path), argument], capture_output=True, text=True, timeout=VERSION_TIMEOUT_S,
-                              check=False)
+        done = subprocess.run(
+            [str(path), argument], capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, check=False
+        )
     except (StackError, OSError, subprocess.SubprocessError):
         return None
     text = (done.stdout or "") + (done.stderr or "")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
-from harness.history.schema import History
 from harness.files import write_bytes_atomic, write_text_atomic
+from harness.history.schema import History
 from harness.report.figures import recovery_times_s
 from harness.report.html import render_html
 from harness.report.junit import junit_xml
@@ -45,8 +45,14 @@ class ReportFiles:
     summary: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def write_report(run_dir: Path, history: History, verdicts: tuple, config=None, prediction=None,
-                 prediction_offset_s: Optional[float] = None) -> ReportFiles:
+def write_report(
+    run_dir: Path,
+    history: History,
+    verdicts: tuple,
+    config=None,
+    prediction=None,
+    prediction_offset_s: float | None = None,
+) -> ReportFiles:
     """Write the four report files into run_dir (created if needed) and return their paths and exit code.
 
     config: the CheckConfig the verdicts were judged with (its allow_unknown decides the gate).
@@ -66,8 +72,9 @@ def write_report(run_dir: Path, history: History, verdicts: tuple, config=None, 
     timeline = _drawn("timeline", problems, lambda: _timeline(history, verdicts, predicted_metrics))
     model = None
     if predicted_metrics is not None:
-        model = _drawn("model against measurement", problems,
-                       lambda: _prediction(history, prediction, predicted_metrics))
+        model = _drawn(
+            "model against measurement", problems, lambda: _prediction(history, prediction, predicted_metrics)
+        )
     paths = {
         "junit_xml": run_dir / JUNIT_FILE,
         "report_html": run_dir / HTML_FILE,
@@ -78,8 +85,14 @@ def write_report(run_dir: Path, history: History, verdicts: tuple, config=None, 
     write_text_atomic(paths["report_html"], render_html(summary, timeline, model, problems))
     write_text_atomic(paths["summary_md"], render_markdown(summary))
     write_text_atomic(paths["summary_json"], summary_json_text(summary))
-    return ReportFiles(run_dir=run_dir, exit_code=summary["exit_code"], outcome=summary["outcome"],
-                       problems=tuple(problems), summary=summary, **paths)
+    return ReportFiles(
+        run_dir=run_dir,
+        exit_code=summary["exit_code"],
+        outcome=summary["outcome"],
+        problems=tuple(problems),
+        summary=summary,
+        **paths,
+    )
 
 
 def _drawn(name: str, problems: list, draw):
@@ -107,20 +120,25 @@ def _prediction(history: History, prediction, predicted_metrics) -> bytes:
         errors = prediction_error(prediction, history)
     except ValueError:  # apply times unknown (no applied_s, no posted counter): the backlogs still compare
         errors = {}
-    latency = {q: {"measured": _finite((errors.get(f"latency_ms_{q}") or {}).get("measured")),
-                   "predicted": _finite((errors.get(f"latency_ms_{q}") or {}).get("predicted",
-                                                                                   getattr(prediction, f"latency_ms_{q}")))}
-               for q in ("p50", "p95", "p99")}
+    latency = {
+        q: {
+            "measured": _finite((errors.get(f"latency_ms_{q}") or {}).get("measured")),
+            "predicted": _finite(
+                (errors.get(f"latency_ms_{q}") or {}).get("predicted", getattr(prediction, f"latency_ms_{q}"))
+            ),
+        }
+        for q in ("p50", "p95", "p99")
+    }
     return prediction_png(predicted_metrics, history.metrics, latency)
 
 
-def _finite(value) -> Optional[float]:
+def _finite(value) -> float | None:
     import math
 
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def report_command(run_dir: Path, out: Optional[TextIO] = None) -> int:
+def report_command(run_dir: Path, out: TextIO | None = None) -> int:
     """`ledgerchaos report RUN_DIR`: re-judge a stored run with its check_config.json and write its report.
 
     Returns the run's exit code (0 / 1, or 3 when the stored run is incomplete).

@@ -10,11 +10,11 @@ import dataclasses
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
+from harness.errors import UsageError
 from harness.run.engine import RunOptions, run_scenario
 from harness.run.progress import ProgressDisplay
-from harness.errors import UsageError
 from harness.scenario import VARIANTS, load_scenario
 
 __all__ = ["run_command", "replay_command"]
@@ -24,8 +24,15 @@ def replay_command(scenario_path: Path, seed: int) -> str:
     return f"ledgerchaos run {shlex.quote(str(scenario_path))} --seed {seed}"
 
 
-def run_command(scenario_path: Path, seed: Optional[int], reports_dir: Path, run_id: Optional[str] = None,
-                progress: bool = True, out: TextIO = sys.stdout, variant: Optional[str] = None) -> int:
+def run_command(
+    scenario_path: Path,
+    seed: int | None,
+    reports_dir: Path,
+    run_id: str | None = None,
+    progress: bool = True,
+    out: TextIO = sys.stdout,
+    variant: str | None = None,
+) -> int:
     scenario = load_scenario(scenario_path, seed=seed)
     if variant is not None:
         if variant not in VARIANTS:

@@ -18,10 +18,10 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
 
 import pandas as pd
 import yaml
@@ -50,8 +50,8 @@ DRAIN_POLL_S = 0.25
 @dataclass(frozen=True)
 class RunOptions:
     reports_dir: Path = Path("reports")
-    run_id: Optional[str] = None
-    progress: Optional[Callable] = None  # called with a dict of figures ~4 times a second
+    run_id: str | None = None
+    progress: Callable | None = None  # called with a dict of figures ~4 times a second
     judge: bool = True
 
 
@@ -62,15 +62,17 @@ class RunOutcome:
     verdicts: tuple = ()
     exit_code: int = 0
     notes: tuple = ()
-    prediction: Optional[str] = None  # the capacity model's a-priori figures, one line, for the console
+    prediction: str | None = None  # the capacity model's a-priori figures, one line, for the console
 
 
-def new_run_id(scenario: Scenario, now: Optional[datetime] = None) -> str:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+def new_run_id(scenario: Scenario, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{scenario.name}-{stamp}-s{scenario.seed}"
 
 
-def phases_of(scenario: Scenario, load_start_s: float, load_end_s: float, drain_end_s: Optional[float]) -> Tuple[Phase, ...]:
+def phases_of(
+    scenario: Scenario, load_start_s: float, load_end_s: float, drain_end_s: float | None
+) -> tuple[Phase, ...]:
     """The named spans of a run on the run's clock (see PhaseSpec)."""
     warm_end = load_start_s + scenario.phases.warmup_s
     phases = [Phase("warmup", load_start_s, warm_end)]
@@ -97,7 +99,7 @@ class _OpSink:
         self._handle = open(path, "a", encoding="utf-8")
         self._lock = threading.Lock()
         self._ids = itertools.count(NEMESIS_OP_ID_BASE)
-        self.records: List[dict] = []
+        self.records: list[dict] = []
 
     def __call__(self, op: dict) -> None:
         with self._lock:
@@ -139,10 +141,12 @@ def _stack_context(scenario: Scenario, run_dir: Path):
     return LocalStack(StackConfig(run_dir=run_dir / "stack", keep_dir=spec.keep_dir))
 
 
-def _drain(sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event) -> Tuple[bool, float, Optional[int]]:
+def _drain(
+    sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event
+) -> tuple[bool, float, int | None]:
     """Wait (bounded) until no event is waiting or in flight. Returns (completed, seconds, backlog left)."""
     began = clock.now_s()
-    left: Optional[int] = None
+    left: int | None = None
     calm = 0
     while clock.now_s() - began < bound_s and not stop.is_set():
         backlog = sampler.backlog()
@@ -167,8 +171,8 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     if scenario.invariants is not None and hasattr(scenario.invariants, "to_json"):
         (run_dir / "check_config.json").write_text(json.dumps(scenario.invariants.to_json(), indent=2))
 
-    notes: List[str] = []
-    clock: Optional[RunClock] = None
+    notes: list[str] = []
+    clock: RunClock | None = None
     sink = _OpSink(run_dir / "nemesis.jsonl")
     load_result = None
     observation = None
@@ -188,8 +192,11 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
         if scenario.stack.mode is StackMode.ATTACH and scenario.stack.reset_state:
             reset_reference_state(services.redis_url, services.postgres_url)
         api_port = free_port()
-        links: LinkPlan = (plan_links(adapter, services.redis_url, services.postgres_url, api_port)
-                           if adapter else direct_links(services.redis_url, services.postgres_url, api_port))
+        links: LinkPlan = (
+            plan_links(adapter, services.redis_url, services.postgres_url, api_port)
+            if adapter
+            else direct_links(services.redis_url, services.postgres_url, api_port)
+        )
         if adapter is not None:
             undo.callback(adapter.reset)
 
@@ -225,27 +232,35 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
             offset_s=load_start_s,
         )
         nemesis.check_supported()
-        sampler = MetricsSampler(services.redis_url, scenario.system.partitions, api_port,
-                                 run_dir / "metrics.jsonl", clock.now_s, scenario.phases.sample_interval_s)
+        sampler = MetricsSampler(
+            services.redis_url,
+            scenario.system.partitions,
+            api_port,
+            run_dir / "metrics.jsonl",
+            clock.now_s,
+            scenario.phases.sample_interval_s,
+        )
         sampler.start()
         undo.callback(sampler.stop)
 
-        load = LoadRun(LoadRunConfig(
-            api_url=links.api_url_for_clients,
-            profile=scenario.load.profile,
-            t0_monotonic=clock.t0_monotonic,
-            ops_dir=run_dir / "ops",
-            seed=scenario.seed,
-            generator=scenario.load.generator,
-            start_offset_s=load_start_s,
-            request_timeout_s=scenario.load.request_timeout_s,
-            retry=scenario.load.retry,
-            workers=scenario.load.workers,
-            model=scenario.load.model,
-            users=scenario.load.users,
-            think_time_s=scenario.load.think_time_s,
-            ops_max=scenario.load.ops_max,
-        ))
+        load = LoadRun(
+            LoadRunConfig(
+                api_url=links.api_url_for_clients,
+                profile=scenario.load.profile,
+                t0_monotonic=clock.t0_monotonic,
+                ops_dir=run_dir / "ops",
+                seed=scenario.seed,
+                generator=scenario.load.generator,
+                start_offset_s=load_start_s,
+                request_timeout_s=scenario.load.request_timeout_s,
+                retry=scenario.load.retry,
+                workers=scenario.load.workers,
+                model=scenario.load.model,
+                users=scenario.load.users,
+                think_time_s=scenario.load.think_time_s,
+                ops_max=scenario.load.ops_max,
+            )
+        )
         try:
             load.start()
             nemesis_thread = threading.Thread(target=nemesis.run, args=(stop,), name="nemesis", daemon=True)
@@ -291,8 +306,20 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
                 with contextlib.suppress(Exception):
                     load_result = load.stop()
             sink.close()
-            history = _assemble(scenario, run_id, run_dir, clock, load_result, sink.records, observation,
-                                load_start_s, load_end_s, drain, notes, ops_frame)
+            history = _assemble(
+                scenario,
+                run_id,
+                run_dir,
+                clock,
+                load_result,
+                sink.records,
+                observation,
+                load_start_s,
+                load_end_s,
+                drain,
+                notes,
+                ops_frame,
+            )
             _save(run_dir, history)
     complete = history.meta.complete
     verdicts: tuple = ()
@@ -302,11 +329,17 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
         verdicts, judged_code = _judge(history, scenario)
         exit_code = judged_code if complete else 3
         predicted = _report(run_dir, history, verdicts, scenario, notes)
-    return RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=exit_code, notes=tuple(notes),
-                      prediction=predicted)
+    return RunOutcome(
+        run_dir=run_dir,
+        history=history,
+        verdicts=verdicts,
+        exit_code=exit_code,
+        notes=tuple(notes),
+        prediction=predicted,
+    )
 
 
-def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: List[str]) -> Optional[str]:
+def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: list[str]) -> str | None:
     """The report files, with the capacity model's a-priori prediction of the same load and faults laid over;
     returns that prediction as one line (None when the model could not run)."""
     from harness.report import write_report
@@ -321,13 +354,27 @@ def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario
     write_report(run_dir, history, verdicts, scenario.invariants, prediction=prediction)
     if prediction is None:
         return None
-    return (f"backlog peak {prediction.backlog_events_peak:.0f} events, latency p50 {prediction.latency_ms_p50:.1f} ms"
-            f" / p99 {prediction.latency_ms_p99:.1f} ms, {prediction.applied_count} of {prediction.arrivals_count}"
-            f" arrivals applied, {prediction.shed_count} shed")
+    return (
+        f"backlog peak {prediction.backlog_events_peak:.0f} events, latency p50 {prediction.latency_ms_p50:.1f} ms"
+        f" / p99 {prediction.latency_ms_p99:.1f} ms, {prediction.applied_count} of {prediction.arrivals_count}"
+        f" arrivals applied, {prediction.shed_count} shed"
+    )
 
 
-def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, observation, load_start_s, load_end_s,
-              drain, notes, ops_frame) -> History:
+def _assemble(
+    scenario,
+    run_id,
+    run_dir,
+    clock,
+    load_result,
+    nemesis_records,
+    observation,
+    load_start_s,
+    load_end_s,
+    drain,
+    notes,
+    ops_frame,
+) -> History:
     records = list(nemesis_records)
     load_ops = load_result.ops if load_result is not None else None
     nemesis_ops = ops_frame(records) if records else None
@@ -341,8 +388,12 @@ def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, ob
     completed, drain_s, left = drain
     end_s = clock.now_s() if clock else 0.0
     load_end = load_end_s if load_end_s is not None else end_s
-    complete = (observation is not None and load_result is not None and load_result.complete
-                and not any("could not complete" in n or "interrupted" in n for n in notes))
+    complete = (
+        observation is not None
+        and load_result is not None
+        and load_result.complete
+        and not any("could not complete" in n or "interrupted" in n for n in notes)
+    )
     meta = RunMeta(
         run_id=run_id,
         seed=scenario.seed,
@@ -357,9 +408,13 @@ def _assemble(scenario, run_id, run_dir, clock, load_result, nemesis_records, ob
         extra={
             "harness_version": __version__,
             "variant": scenario.system.variant,
-            "system": {"consumers": scenario.system.consumers, "partitions": scenario.system.partitions,
-                       "batch_size": scenario.system.batch_size,
-                       "high_water_mark": scenario.system.high_water_mark, "variant": scenario.system.variant},
+            "system": {
+                "consumers": scenario.system.consumers,
+                "partitions": scenario.system.partitions,
+                "batch_size": scenario.system.batch_size,
+                "high_water_mark": scenario.system.high_water_mark,
+                "variant": scenario.system.variant,
+            },
             "t0_wall_s": clock.t0_wall_s if clock else None,
             "faults": [f.describe() for f in scenario.faults],
         },

@@ -8,7 +8,6 @@ the comparison measures the proxy rather than the fault.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
 from urllib.parse import urlparse, urlunparse
 
 from harness.faults.schedule import Link
@@ -32,7 +31,7 @@ def _hostport(url: str) -> str:
 class LinkPlan:
     """Proxy names by link, and the URL each side of the system should dial."""
 
-    proxies: Dict[Link, str]
+    proxies: dict[Link, str]
     api_url_for_clients: str  # through client_api
     api_redis_url: str
     consumer_redis_url: str
@@ -47,7 +46,7 @@ def plan_links(adapter, redis_url: str, postgres_url: str, api_port: int) -> Lin
         Link.CONSUMER_REDIS: _hostport(redis_url),
         Link.CONSUMER_POSTGRES: _hostport(postgres_url),
     }
-    ports: Dict[Link, int] = {}
+    ports: dict[Link, int] = {}
     for link, upstream in upstreams.items():
         ports[link] = adapter.create_proxy(link.value, upstream).listen_port
     return LinkPlan(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Optional
 
 import asyncpg
 import pandas as pd
@@ -70,11 +69,13 @@ def _dead_letters(redis_url: str, timeout_s: float) -> pd.DataFrame:
             for _entry_id, fields in page:
                 fields = {k.decode(): v.decode("utf-8", errors="replace") for k, v in fields.items()}
                 attempts = fields.get("attempts")
-                rows.append({
-                    "event_id": fields.get("event_id") or _event_id_from_body(fields.get("body")),
-                    "reason": fields.get("reason"),
-                    "attempts": int(attempts) if attempts and attempts.isdigit() else None,
-                })
+                rows.append(
+                    {
+                        "event_id": fields.get("event_id") or _event_id_from_body(fields.get("body")),
+                        "reason": fields.get("reason"),
+                        "attempts": int(attempts) if attempts and attempts.isdigit() else None,
+                    }
+                )
             last = page[-1][0].decode()
             start = "(" + last
             if len(page) < DLQ_PAGE:
@@ -84,7 +85,7 @@ def _dead_letters(redis_url: str, timeout_s: float) -> pd.DataFrame:
     return _frame(rows, DEAD_LETTERS_COLUMNS, "dead_letters")
 
 
-def _event_id_from_body(body: Optional[str]) -> Optional[str]:
+def _event_id_from_body(body: str | None) -> str | None:
     try:
         return json.loads(body or "{}").get("event_id")
     except (ValueError, AttributeError):
@@ -95,7 +96,7 @@ def observe(postgres_url: str, redis_url: str, wall_t0_s: float, timeout_s: floa
     """Read the journal, lines, balances and DLQ. Raises RunError naming what could not be read."""
     try:
         journal, lines, balances = asyncio.run(_read_ledger(postgres_url, wall_t0_s, timeout_s))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise RunError(f"final observation: cannot read the ledger from PostgreSQL: {exc}") from exc
     try:
         dead = _dead_letters(redis_url, min(timeout_s, 10.0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -23,9 +23,14 @@ def _render(figures: dict) -> Table:
     table = Table(title=f"ledgerchaos — {figures.get('phase', '?')}", show_header=False, expand=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("elapsed", f"{figures.get('elapsed_s', 0):.1f} s (load ends in {figures.get('load_left_s', 0):.1f} s)")
-    table.add_row("requests/s", f"{figures.get('requests_per_s', 0):.0f}  ({figures.get('requests', 0)} sent, "
-                                f"{figures.get('in_flight', 0)} in flight)")
+    table.add_row(
+        "elapsed", f"{figures.get('elapsed_s', 0):.1f} s (load ends in {figures.get('load_left_s', 0):.1f} s)"
+    )
+    table.add_row(
+        "requests/s",
+        f"{figures.get('requests_per_s', 0):.0f}  ({figures.get('requests', 0)} sent, "
+        f"{figures.get('in_flight', 0)} in flight)",
+    )
     outcomes = figures.get("outcomes") or {}
     table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "-")
     errors = figures.get("errors_by_kind") or {}
@@ -41,22 +46,24 @@ def _render(figures: dict) -> Table:
 
 def _plain(figures: dict) -> str:
     errors = figures.get("errors_by_kind") or {}
-    return (f"[{figures.get('phase')}] t={figures.get('elapsed_s', 0):6.1f}s "
-            f"rps={figures.get('requests_per_s', 0):6.0f} sent={figures.get('requests', 0)} "
-            f"backlog={figures.get('backlog')} posted={figures.get('posted')} "
-            f"errors={dict(sorted(errors.items()))} faults={figures.get('active_faults') or []}")
+    return (
+        f"[{figures.get('phase')}] t={figures.get('elapsed_s', 0):6.1f}s "
+        f"rps={figures.get('requests_per_s', 0):6.0f} sent={figures.get('requests', 0)} "
+        f"backlog={figures.get('backlog')} posted={figures.get('posted')} "
+        f"errors={dict(sorted(errors.items()))} faults={figures.get('active_faults') or []}"
+    )
 
 
 class ProgressDisplay:
     """Context manager; call the instance with a figures dict whenever there is news."""
 
-    def __init__(self, stream: TextIO = sys.stdout, live: Optional[bool] = None) -> None:
+    def __init__(self, stream: TextIO = sys.stdout, live: bool | None = None) -> None:
         self.stream = stream
         self.live = stream.isatty() if live is None else live
-        self._live: Optional[Live] = None
+        self._live: Live | None = None
         self._last_plain = 0.0
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         if self.live:
             self._live = Live(_render({}), console=Console(file=self.stream), refresh_per_second=4, transient=False)
             self._live.__enter__()

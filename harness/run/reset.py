@@ -51,6 +51,6 @@ def reset_reference_state(redis_url: str, postgres_url: str, timeout_s: float = 
         client.close()
     try:
         asyncio.run(_drop_tables(postgres_url, timeout_s))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise RunError(f"reset: cannot drop the ledger tables in PostgreSQL: {exc}") from exc
     return deleted

@@ -12,21 +12,22 @@ import json
 import re
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, TextIO
+from typing import TextIO
 
 import redis
 
 __all__ = ["MetricsSampler", "parse_prometheus", "SAMPLES_MAX"]
 
 SAMPLES_MAX = 5_000_000
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)')
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 # The families worth a time series; histogram buckets stay out (their _sum/_count come in).
 _KEEP_PREFIX = "ledger_"
 
 
-def parse_prometheus(text: str) -> List[tuple]:
+def parse_prometheus(text: str) -> list[tuple]:
     """(name, labels dict, value) for each sample line of Prometheus text; buckets skipped."""
     out = []
     for line in text.splitlines():
@@ -53,7 +54,7 @@ class MetricsSampler:
         self,
         redis_url: str,
         partitions: int,
-        api_port: Optional[int],
+        api_port: int | None,
         out_path: Path,
         clock_s: Callable[[], float],
         interval_s: float = 0.25,
@@ -66,13 +67,13 @@ class MetricsSampler:
         self.clock_s = clock_s
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.latest: Dict[str, float] = {}
+        self.latest: dict[str, float] = {}
         self.samples = 0
         self.errors = 0
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
-    def backlog(self) -> Optional[Dict[int, int]]:
+    def backlog(self) -> dict[int, int] | None:
         """Events not yet acknowledged per partition (consumer-group lag + pending); None if Redis is unreachable."""
         try:
             pipe = self._redis.pipeline(transaction=False)
@@ -92,7 +93,7 @@ class MetricsSampler:
             backlog[partition] = pending + (int(lag) if lag is not None else 0)
         return backlog
 
-    def _scrape(self) -> List[tuple]:
+    def _scrape(self) -> list[tuple]:
         if self.api_port is None:
             return []
         try:
@@ -108,9 +109,17 @@ class MetricsSampler:
         backlog = self.backlog()
         if backlog is not None:
             for partition, value in backlog.items():
-                rows.append({"time_s": now_s, "metric": "ledger_backlog_events", "partition": partition, "value": value})
-            rows.append({"time_s": now_s, "metric": "ledger_backlog_events_total", "partition": None,
-                         "value": sum(backlog.values())})
+                rows.append(
+                    {"time_s": now_s, "metric": "ledger_backlog_events", "partition": partition, "value": value}
+                )
+            rows.append(
+                {
+                    "time_s": now_s,
+                    "metric": "ledger_backlog_events_total",
+                    "partition": None,
+                    "value": sum(backlog.values()),
+                }
+            )
             self.latest["backlog"] = float(sum(backlog.values()))
         else:
             self.errors += 1
@@ -122,8 +131,14 @@ class MetricsSampler:
             extra = {k: v for k, v in labels.items() if k != "partition"}
             if extra:
                 metric += "{" + ",".join(f"{k}={v}" for k, v in sorted(extra.items())) + "}"
-            rows.append({"time_s": now_s, "metric": metric,
-                         "partition": int(partition) if partition and partition.isdigit() else None, "value": value})
+            rows.append(
+                {
+                    "time_s": now_s,
+                    "metric": metric,
+                    "partition": int(partition) if partition and partition.isdigit() else None,
+                    "value": value,
+                }
+            )
             if name in ("ledger_posted_events_total", "ledger_dead_letters_total"):
                 self.latest[name] = value
             if name == "ledger_breaker_open":

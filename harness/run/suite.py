@@ -11,9 +11,9 @@ suite is interrupted, for the runs that finished.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import List, Optional, TextIO
+from typing import TextIO
 
 from harness.errors import LedgerchaosError, ScenarioError, UsageError
 
@@ -23,11 +23,13 @@ SCENARIOS_MAX = 200
 SCENARIO_PATTERNS = ("*.yaml", "*.yml")
 
 
-def scenario_files(scenarios_dir: Path) -> List[Path]:
+def scenario_files(scenarios_dir: Path) -> list[Path]:
     """The folder's scenario files, sorted by name; subfolders (e.g. plans/) are not searched."""
     scenarios_dir = Path(scenarios_dir)
     if not scenarios_dir.is_dir():
-        raise UsageError(f"{scenarios_dir}: no such folder; give the folder holding the scenario files, e.g. scenarios/")
+        raise UsageError(
+            f"{scenarios_dir}: no such folder; give the folder holding the scenario files, e.g. scenarios/"
+        )
     files = sorted({p for pattern in SCENARIO_PATTERNS for p in scenarios_dir.glob(pattern) if p.is_file()})
     if not files:
         raise UsageError(f"{scenarios_dir}: holds no *.yaml scenario file")
@@ -36,8 +38,9 @@ def scenario_files(scenarios_dir: Path) -> List[Path]:
     return files
 
 
-def suite_command(scenarios_dir: Path, junit: Optional[Path], reports_dir: Path, out: Optional[TextIO] = None,
-                  now: Optional[datetime] = None) -> int:
+def suite_command(
+    scenarios_dir: Path, junit: Path | None, reports_dir: Path, out: TextIO | None = None, now: datetime | None = None
+) -> int:
     """Validate every scenario (exit 2 on any problem, nothing run), run each and write its report, then the
     combined JUnit (reports/suite-<time>/junit.xml, and `junit` when given) and index.html. Returns the worst
     exit code of the runs. out: where to print (None: sys.stdout at call time)."""
@@ -59,22 +62,27 @@ def suite_command(scenarios_dir: Path, junit: Optional[Path], reports_dir: Path,
     names = [s.name for _p, s in scenarios]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise UsageError(f"{scenarios_dir}: scenario name(s) {', '.join(twice)} used by more than one file; "
-                         "the JUnit classname needs each name once")
+        raise UsageError(
+            f"{scenarios_dir}: scenario name(s) {', '.join(twice)} used by more than one file; "
+            "the JUnit classname needs each name once"
+        )
 
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     suite_dir = Path(reports_dir) / f"suite-{stamp}"
     suite_dir.mkdir(parents=True, exist_ok=True)
-    entries: List[dict] = []
+    entries: list[dict] = []
     try:
         for number, (path, scenario) in enumerate(scenarios, start=1):
             print(f"[{number}/{len(scenarios)}] {scenario.name} ({path}), seed {scenario.seed}", file=out, flush=True)
             entry = _run_one(path, scenario, Path(reports_dir))
             entries.append(entry)
             summary = entry["summary"]
-            print(f"    {summary['outcome'].upper()} exit {summary['exit_code']}"
-                  + (f": {entry['report_html']}" if entry["report_html"] else f": {'; '.join(summary['notes'])}"),
-                  file=out, flush=True)
+            print(
+                f"    {summary['outcome'].upper()} exit {summary['exit_code']}"
+                + (f": {entry['report_html']}" if entry["report_html"] else f": {'; '.join(summary['notes'])}"),
+                file=out,
+                flush=True,
+            )
     finally:
         code = max((e["summary"]["exit_code"] for e in entries), default=0)
         _write_suite_files(suite_dir, entries, junit, code, stamp)
@@ -91,8 +99,12 @@ def _run_one(path: Path, scenario, reports_dir: Path) -> dict:
     try:
         outcome = run_scenario(scenario, RunOptions(reports_dir=reports_dir))
     except LedgerchaosError as exc:  # the stack could not start: no history, exit 3 for this run
-        return {"scenario": scenario.name, "file": str(path), "report_html": None,
-                "summary": _failed_summary(scenario, path, exc)}
+        return {
+            "scenario": scenario.name,
+            "file": str(path),
+            "report_html": None,
+            "summary": _failed_summary(scenario, path, exc),
+        }
     files = write_report(outcome.run_dir, outcome.history, outcome.verdicts, scenario.invariants)
     summary = dict(files.summary)
     summary["exit_code"] = max(files.exit_code, outcome.exit_code)  # they agree; if not, the worse one stands
@@ -102,12 +114,22 @@ def _run_one(path: Path, scenario, reports_dir: Path) -> dict:
 def _failed_summary(scenario, path: Path, exc: LedgerchaosError) -> dict:
     from harness.run.command import replay_command
 
-    return {"scenario": scenario.name, "run_id": "", "seed": scenario.seed, "complete": False,
-            "notes": [f"the run could not start: {exc}"], "outcome": "incomplete", "exit_code": exc.exit_code,
-            "verdicts": [], "verdict_counts": {}, "replay_command": replay_command(path, scenario.seed), "phases": []}
+    return {
+        "scenario": scenario.name,
+        "run_id": "",
+        "seed": scenario.seed,
+        "complete": False,
+        "notes": [f"the run could not start: {exc}"],
+        "outcome": "incomplete",
+        "exit_code": exc.exit_code,
+        "verdicts": [],
+        "verdict_counts": {},
+        "replay_command": replay_command(path, scenario.seed),
+        "phases": [],
+    }
 
 
-def _write_suite_files(suite_dir: Path, entries: List[dict], junit: Optional[Path], code: int, stamp: str) -> None:
+def _write_suite_files(suite_dir: Path, entries: list[dict], junit: Path | None, code: int, stamp: str) -> None:
     from harness.files import write_bytes_atomic, write_text_atomic
     from harness.report.index import render_index
     from harness.report.junit import junit_xml

@@ -16,9 +16,9 @@ import signal
 import sys
 import threading
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
 
 from harness.errors import StackError
 from harness.faults.schedule import ProcessTarget
@@ -49,7 +49,7 @@ class SystemConfig:
     stop_timeout_s: float = 8.0
 
 
-def api_health(port: int, timeout_s: float = 1.0) -> Optional[dict]:
+def api_health(port: int, timeout_s: float = 1.0) -> dict | None:
     """GET /v1/health straight to the API (not through a proxy); None when it does not answer 200."""
     try:
         with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/v1/health", timeout=timeout_s) as response:
@@ -67,7 +67,7 @@ class ReferenceSystem:
         self.config = config
         self.log_dir = Path(log_dir)
         self.api_port = config.api_port or free_port()
-        self._processes: Dict[str, ManagedProcess] = {}
+        self._processes: dict[str, ManagedProcess] = {}
         self._lock = threading.RLock()
         self.restarts = 0
 
@@ -77,29 +77,56 @@ class ReferenceSystem:
     def api_url(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}"
 
-    def consumer_names(self) -> List[str]:
+    def consumer_names(self) -> list[str]:
         return [f"consumer-{i}" for i in range(self.config.consumers)]
 
-    def _settings_argv(self) -> List[str]:
+    def _settings_argv(self) -> list[str]:
         cfg = self.config
         argv = [
-            "--partitions", str(cfg.partitions),
-            "--variant", cfg.variant,
-            "--batch-size", str(cfg.batch_size),
-            "--high-water-mark", str(cfg.high_water_mark),
+            "--partitions",
+            str(cfg.partitions),
+            "--variant",
+            cfg.variant,
+            "--batch-size",
+            str(cfg.batch_size),
+            "--high-water-mark",
+            str(cfg.high_water_mark),
         ]
         for key, value in sorted(cfg.options.items()):
             argv += ["--" + str(key).replace("_", "-"), str(value)]
         return argv
 
-    def _argv(self, name: str) -> List[str]:
+    def _argv(self, name: str) -> list[str]:
         cfg = self.config
         if name == API:
-            return [sys.executable, "-m", "reference_system", "api", "--host", LOOPBACK, "--port", str(self.api_port),
-                    "--redis-url", cfg.api_redis_url, "--postgres-url", cfg.api_postgres_url, *self._settings_argv()]
-        return [sys.executable, "-m", "reference_system", "consumer", "--name", name,
-                "--redis-url", cfg.consumer_redis_url, "--postgres-url", cfg.consumer_postgres_url,
-                *self._settings_argv()]
+            return [
+                sys.executable,
+                "-m",
+                "reference_system",
+                "api",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.api_port),
+                "--redis-url",
+                cfg.api_redis_url,
+                "--postgres-url",
+                cfg.api_postgres_url,
+                *self._settings_argv(),
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "reference_system",
+            "consumer",
+            "--name",
+            name,
+            "--redis-url",
+            cfg.consumer_redis_url,
+            "--postgres-url",
+            cfg.consumer_postgres_url,
+            *self._settings_argv(),
+        ]
 
     def _spawn(self, name: str) -> ManagedProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -112,8 +139,13 @@ class ReferenceSystem:
         """Start the API, wait until healthy, then the consumers, and wait until all report alive."""
         api = self._spawn(API)
         try:
-            wait_until(lambda: api_health(self.api_port) is not None, self.config.start_timeout_s,
-                       "reference system API", interval_s=0.1, alive=api.alive)
+            wait_until(
+                lambda: api_health(self.api_port) is not None,
+                self.config.start_timeout_s,
+                "reference system API",
+                interval_s=0.1,
+                alive=api.alive,
+            )
         except StackError as exc:
             raise api.failure(str(exc).split(": ", 1)[-1]) from None
         for name in self.consumer_names():
@@ -135,9 +167,9 @@ class ReferenceSystem:
             tails = "\n".join(p.failure("log").args[0] for n, p in self._processes.items() if n != API)
             raise StackError(f"{exc}\n{tails}") from None
 
-    def stop_all(self) -> Dict[str, Optional[int]]:
+    def stop_all(self) -> dict[str, int | None]:
         """SIGTERM every process (consumers first, so they drain), SIGKILL after the bound. Exit codes by name."""
-        codes: Dict[str, Optional[int]] = {}
+        codes: dict[str, int | None] = {}
         with self._lock:
             order = [n for n in self._processes if n != API] + ([API] if API in self._processes else [])
             for name in order:
@@ -147,7 +179,7 @@ class ReferenceSystem:
                     codes[name] = None
         return codes
 
-    def pids(self) -> Dict[str, int]:
+    def pids(self) -> dict[str, int]:
         with self._lock:
             return {name: p.pid for name, p in self._processes.items() if p.alive()}
 
@@ -158,7 +190,7 @@ class ReferenceSystem:
 
     # -- ProcessControl -----------------------------------------------------------------
 
-    def victims(self, target: ProcessTarget, rng: random.Random) -> List[str]:
+    def victims(self, target: ProcessTarget, rng: random.Random) -> list[str]:
         if target is ProcessTarget.API:
             return [API]
         consumers = [n for n in self.consumer_names() if self.alive(n)]
@@ -166,7 +198,7 @@ class ReferenceSystem:
             return consumers
         return [rng.choice(consumers)] if consumers else []
 
-    def _signal(self, names: Sequence[str], signum: int) -> Dict[str, int]:
+    def _signal(self, names: Sequence[str], signum: int) -> dict[str, int]:
         done = {}
         with self._lock:
             for name in names:
@@ -177,7 +209,7 @@ class ReferenceSystem:
                 done[name] = process.pid
         return done
 
-    def kill(self, names: Sequence[str]) -> Dict[str, int]:
+    def kill(self, names: Sequence[str]) -> dict[str, int]:
         pids = self._signal(names, signal.SIGKILL)
         with self._lock:
             for name in pids:
@@ -187,13 +219,13 @@ class ReferenceSystem:
                     pass
         return pids
 
-    def pause(self, names: Sequence[str]) -> Dict[str, int]:
+    def pause(self, names: Sequence[str]) -> dict[str, int]:
         return self._signal(names, signal.SIGSTOP)
 
-    def resume(self, names: Sequence[str]) -> Dict[str, int]:
+    def resume(self, names: Sequence[str]) -> dict[str, int]:
         return self._signal(names, signal.SIGCONT)
 
-    def stop(self, names: Sequence[str]) -> Dict[str, int]:
+    def stop(self, names: Sequence[str]) -> dict[str, int]:
         stopped = {}
         with self._lock:
             for name in names:
@@ -203,7 +235,7 @@ class ReferenceSystem:
                     process.stop(self.config.stop_timeout_s)
         return stopped
 
-    def start_named(self, names: Sequence[str]) -> Dict[str, int]:
+    def start_named(self, names: Sequence[str]) -> dict[str, int]:
         """Start processes again (after a kill or a stop); waits for the API to be healthy if it was one."""
         started = {}
         for name in names:
@@ -213,10 +245,13 @@ class ReferenceSystem:
             self.restarts += 1
             started[name] = process.pid
         if API in started:
-            wait_until(lambda: api_health(self.api_port) is not None, self.config.start_timeout_s,
-                       "reference system API restart", interval_s=0.05)
+            wait_until(
+                lambda: api_health(self.api_port) is not None,
+                self.config.start_timeout_s,
+                "reference system API restart",
+                interval_s=0.05,
+            )
         return started
-
 
 
 class _ProcessControlView:

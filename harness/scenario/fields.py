@@ -7,7 +7,8 @@ names the field path, the value and the fix.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from harness.errors import ScenarioError
 

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional
-
+from typing import Any
 
 from harness.errors import ScenarioError
-from harness.files import read_yaml_file
-from harness.scenario.fields import enum_at as _enum
-from harness.scenario.fields import join_path as _join
-from harness.scenario.fields import known_keys as _known
-from harness.scenario.fields import mapping_at as _mapping
-from harness.scenario.fields import number_at as _number
 from harness.faults.schedule import (
     Direction,
     FaultSchedule,
@@ -32,6 +26,12 @@ from harness.faults.schedule import (
     ToxicFault,
     ToxicType,
 )
+from harness.files import read_yaml_file
+from harness.scenario.fields import enum_at as _enum
+from harness.scenario.fields import join_path as _join
+from harness.scenario.fields import known_keys as _known
+from harness.scenario.fields import mapping_at as _mapping
+from harness.scenario.fields import number_at as _number
 from harness.scenario.model import (
     VARIANTS,
     LoadSpec,
@@ -48,10 +48,22 @@ REPEAT_COUNT_MAX = 1000
 DURATION_S_MAX = 24 * 3600.0
 SCENARIO_BYTES_MAX = 1_000_000
 
-_TOP_KEYS = ("name", "description", "seed", "duration_s_max", "stack", "system", "load", "faults", "phases", "invariants", "explore")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "duration_s_max",
+    "stack",
+    "system",
+    "load",
+    "faults",
+    "phases",
+    "invariants",
+    "explore",
+)
 
 
-def load_scenario(path: Path, seed: Optional[int] = None) -> Scenario:
+def load_scenario(path: Path, seed: int | None = None) -> Scenario:
     """Parse and validate a scenario file. `seed` overrides the file's seed (for replays)."""
     path = Path(path)
     raw = read_yaml_file(path, "scenario file", SCENARIO_BYTES_MAX)
@@ -61,7 +73,7 @@ def load_scenario(path: Path, seed: Optional[int] = None) -> Scenario:
         raise ScenarioError(f"{path}: {exc}") from None
 
 
-def scenario_from_mapping(raw: Any, source: Optional[Path] = None, seed: Optional[int] = None) -> Scenario:
+def scenario_from_mapping(raw: Any, source: Path | None = None, seed: int | None = None) -> Scenario:
     """Validate an already-parsed scenario (used by the explorer to build reproducers)."""
     top = _mapping(raw, "scenario")
     _known(top, _TOP_KEYS, "")
@@ -114,7 +126,7 @@ def _built(where: str, build: Callable[[], Any]) -> Any:
         raise ScenarioError(f"{where}: {message}") from None
 
 
-def _dataclass_from(cls, section: Mapping[str, Any], where: str, convert: Optional[Mapping[str, Callable]] = None):
+def _dataclass_from(cls, section: Mapping[str, Any], where: str, convert: Mapping[str, Callable] | None = None):
     names = [f.name for f in dataclasses.fields(cls)]
     _known(section, names, where)
     values = dict(section)
@@ -149,7 +161,9 @@ def _system(raw: Any) -> SystemSpec:
     if spec.variant not in VARIANTS:
         close = difflib.get_close_matches(str(spec.variant), VARIANTS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ScenarioError(f"system.variant: {spec.variant!r} is not a variant; {hint}use one of {', '.join(VARIANTS)}")
+        raise ScenarioError(
+            f"system.variant: {spec.variant!r} is not a variant; {hint}use one of {', '.join(VARIANTS)}"
+        )
     if not isinstance(spec.options, Mapping):
         raise ScenarioError("system.options: expected a mapping of flag: value, e.g. {lease_ms: 2000}")
     return spec
@@ -162,8 +176,13 @@ def _load(raw: Any) -> LoadSpec:
 
     section = _mapping(raw, "load")
     _known(section, [f.name for f in dataclasses.fields(LoadSpec)], "load")
-    profile = _built("load", lambda: profile_from_dict(_mapping(_required(section, "profile", "load"), "load.profile"), "load.profile"))
-    generator = _built("load.generator", lambda: GeneratorConfig.from_dict(_mapping(section.get("generator") or {}, "load.generator")))
+    profile = _built(
+        "load",
+        lambda: profile_from_dict(_mapping(_required(section, "profile", "load"), "load.profile"), "load.profile"),
+    )
+    generator = _built(
+        "load.generator", lambda: GeneratorConfig.from_dict(_mapping(section.get("generator") or {}, "load.generator"))
+    )
     retry = _dataclass_from(RetryPolicy, _mapping(section.get("retry") or {}, "load.retry"), "load.retry")
     model = _enum(LoadModel, section.get("model", "open"), "load.model").value
     spec = LoadSpec(
@@ -196,7 +215,7 @@ def faults_from_list(raw: Any) -> FaultSchedule:
 def _faults(raw: Any) -> FaultSchedule:
     if not isinstance(raw, list):
         raise ScenarioError(f"faults: expected a list of faults, got {type(raw).__name__}")
-    built: List[Any] = []
+    built: list[Any] = []
     for index, item in enumerate(raw):
         where = f"faults[{index}]"
         section = _mapping(item, where)
@@ -212,7 +231,7 @@ def _faults(raw: Any) -> FaultSchedule:
     return FaultSchedule(tuple(built))
 
 
-def _repeats(raw: Any, start_s: float, duration_s: float, where: str) -> List[float]:
+def _repeats(raw: Any, start_s: float, duration_s: float, where: str) -> list[float]:
     """`repeat: {count: N, every_s: S}` turns one fault into N, S seconds apart (a kill loop)."""
     if raw is None:
         return [start_s]
@@ -286,7 +305,9 @@ def _cross_checks(scenario: Scenario) -> None:
                 f"shorten it or lengthen load.profile so recovery can be observed"
             )
     if scenario.phases.warmup_s >= load_s:
-        raise ScenarioError(f"phases.warmup_s: {scenario.phases.warmup_s:g} is not shorter than the load ({load_s:g} s)")
+        raise ScenarioError(
+            f"phases.warmup_s: {scenario.phases.warmup_s:g} is not shorter than the load ({load_s:g} s)"
+        )
     budget = load_s + scenario.phases.drain_s_max
     if budget > scenario.duration_s_max:
         raise ScenarioError(

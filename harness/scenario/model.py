@@ -8,9 +8,10 @@ names them. Nothing downstream ever sees a dict from a file.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from harness.faults.schedule import FaultSchedule
 
@@ -38,9 +39,9 @@ class StackMode(str, enum.Enum):
 @dataclass(frozen=True)
 class StackSpec:
     mode: StackMode = StackMode.LOCAL
-    redis_url: Optional[str] = None
-    postgres_url: Optional[str] = None
-    toxiproxy_url: Optional[str] = None
+    redis_url: str | None = None
+    postgres_url: str | None = None
+    toxiproxy_url: str | None = None
     keep_dir: bool = False
     reset_state: bool = True  # attach mode: drop the reference system's tables and ledger:* keys first
 
@@ -55,7 +56,7 @@ class SystemSpec:
     batch_size: int = 200
     high_water_mark: int = 20_000
     start_timeout_s: float = 30.0
-    api_url: Optional[str] = None  # a user's own service: nothing of the reference system is started
+    api_url: str | None = None  # a user's own service: nothing of the reference system is started
     options: Mapping[str, str] = field(default_factory=dict)  # further `--flag value` pairs for the system
 
 
@@ -98,5 +99,5 @@ class Scenario:
     invariants: Any = None  # a harness.checkers.CheckConfig
     explore: Any = None  # a harness.explore.space.ExploreSpec: bounds for `ledgerchaos explore`
     description: str = ""
-    source: Optional[Path] = None
+    source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

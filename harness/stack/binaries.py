@@ -6,7 +6,6 @@ import glob
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from harness.errors import StackError
 
@@ -22,7 +21,7 @@ _HINTS = {
 }
 
 
-def postgres_bin_dir() -> Optional[Path]:
+def postgres_bin_dir() -> Path | None:
     """The newest /usr/lib/postgresql/<N>/bin, where Debian keeps initdb and postgres off PATH."""
     override = os.environ.get("LEDGERCHAOS_PG_BIN")
     if override:

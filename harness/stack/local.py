@@ -13,7 +13,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from harness.errors import StackError
 from harness.stack.ports import LOOPBACK
@@ -43,7 +42,7 @@ ENV_URLS = {
 class StackConfig:
     """What to start. Ports 0 mean "a free one"; run_dir None means a fresh temporary folder."""
 
-    run_dir: Optional[Path] = None
+    run_dir: Path | None = None
     keep_dir: bool = False
     toxiproxy: bool = True
     redis_port: int = 0
@@ -51,7 +50,7 @@ class StackConfig:
     toxiproxy_port: int = 0
     start_timeout_s: float = 20.0
     stop_timeout_s: float = 10.0
-    postgres_settings: Dict[str, str] = field(default_factory=dict)
+    postgres_settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,8 @@ class Services:
 
     redis_url: str
     postgres_url: str
-    toxiproxy_url: Optional[str]
-    run_dir: Optional[Path] = None
+    toxiproxy_url: str | None
+    run_dir: Path | None = None
     pids: tuple = ()
 
     def describe(self) -> str:
@@ -83,11 +82,11 @@ class LocalStack:
 
     def __init__(self, config: StackConfig = StackConfig()) -> None:
         self.config = config
-        self._started: List[Service] = []
-        self._folder: Optional[Path] = None
+        self._started: list[Service] = []
+        self._folder: Path | None = None
         self._owns_folder = False
         self._signals = None
-        self.startup_s: Optional[float] = None
+        self.startup_s: float | None = None
 
     def __enter__(self) -> Services:
         self._signals = terminate_as_exception()
@@ -151,7 +150,7 @@ class LocalStack:
 class AttachedStack:
     """Context manager for services that already run: health-check them, start nothing, stop nothing."""
 
-    def __init__(self, redis_url: str, postgres_url: str, toxiproxy_url: Optional[str], timeout_s: float = 5.0) -> None:
+    def __init__(self, redis_url: str, postgres_url: str, toxiproxy_url: str | None, timeout_s: float = 5.0) -> None:
         self.services = Services(redis_url=redis_url, postgres_url=postgres_url, toxiproxy_url=toxiproxy_url)
         self.timeout_s = timeout_s
 
@@ -177,7 +176,7 @@ class AttachedStack:
         return None
 
 
-def attach_from_env(environ=os.environ) -> Optional[AttachedStack]:
+def attach_from_env(environ=os.environ) -> AttachedStack | None:
     """An AttachedStack from LEDGERCHAOS_*_URL variables, or None when they are not set."""
     redis_url = environ.get(ENV_URLS["redis"])
     postgres_url = environ.get(ENV_URLS["postgres"])

@@ -17,7 +17,6 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Optional
 
 from harness.errors import StackError, UsageError
 
@@ -31,7 +30,7 @@ _LOWEST = 1024  # never a privileged port
 
 _lock = threading.Lock()
 _handed_out: set[int] = set()
-_cursor: Optional[int] = None
+_cursor: int | None = None
 
 
 def _ephemeral_low() -> int:

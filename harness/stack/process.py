@@ -14,9 +14,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
 from harness.errors import StackError
 
@@ -53,7 +53,7 @@ def wait_until(
     timeout_s: float,
     what: str,
     interval_s: float = 0.02,
-    alive: Optional[Callable[[], bool]] = None,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
     """Poll condition until it holds, at most timeout_s; raise StackError naming `what` otherwise.
 
@@ -86,11 +86,11 @@ class ManagedProcess:
         name: str,
         argv: Sequence[str],
         log_path: Path,
-        env: Optional[Mapping[str, str]] = None,
-        cwd: Optional[Path] = None,
-        user: Optional[str] = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
         stop_signal: int = signal.SIGTERM,
-    ) -> "ManagedProcess":
+    ) -> ManagedProcess:
         """Start argv with stdout and stderr into log_path, in a new session (own process group)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")
@@ -139,7 +139,7 @@ class ManagedProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def stop(self, timeout_s: float = 10.0) -> Optional[int]:
+    def stop(self, timeout_s: float = 10.0) -> int | None:
         """Stop gracefully with stop_signal, then SIGKILL the group after timeout_s. Returns the exit code."""
         if self.alive():
             self.signal_group(signal.SIGCONT)  # a paused process cannot handle SIGTERM

@@ -17,14 +17,21 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from harness.errors import StackError
 from harness.stack.binaries import find_binary
 from harness.stack.ports import LOOPBACK, ensure_port_free, free_port, port_open
 from harness.stack.process import ManagedProcess, wait_until
 
-__all__ = ["Service", "start_redis", "start_postgres", "start_toxiproxy", "redis_ping", "postgres_ready", "toxiproxy_version"]
+__all__ = [
+    "Service",
+    "start_redis",
+    "start_postgres",
+    "start_toxiproxy",
+    "redis_ping",
+    "postgres_ready",
+    "toxiproxy_version",
+]
 
 POSTGRES_USER = "postgres"
 
@@ -36,8 +43,8 @@ class Service:
     name: str
     url: str
     port: int
-    process: Optional[ManagedProcess] = None
-    side_dir: Optional[Path] = None  # a folder outside the run folder, removed on stop
+    process: ManagedProcess | None = None
+    side_dir: Path | None = None  # a folder outside the run folder, removed on stop
 
     def stop(self, timeout_s: float = 10.0) -> None:
         try:
@@ -90,22 +97,31 @@ def start_redis(folder: Path, port: int = 0, timeout_s: float = 10.0) -> Service
     data.mkdir(parents=True, exist_ok=True)
     argv = [
         str(binary),
-        "--bind", LOOPBACK,
-        "--port", str(port),
-        "--dir", str(data),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "no",
-        "--protected-mode", "yes",
-        "--logfile", "",
+        "--bind",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        "",
     ]
     process = ManagedProcess.start("redis", argv, folder / "logs" / "redis.log")
     _started(process, lambda: redis_ping(LOOPBACK, port), timeout_s, "redis")
     return Service("redis", f"redis://{LOOPBACK}:{port}/0", port, process)
 
 
-def _as_postgres_user() -> Optional[str]:
+def _as_postgres_user() -> str | None:
     """PostgreSQL refuses to run as root: use the `postgres` account when we are root."""
     if os.geteuid() != 0:
         return None
@@ -123,7 +139,19 @@ def postgres_ready(port: int, timeout_s: float = 1.0) -> bool:
     """True when PostgreSQL accepts connections (pg_isready: no client library needed)."""
     try:
         result = subprocess.run(
-            [str(find_binary("pg_isready")), "-h", LOOPBACK, "-p", str(port), "-U", POSTGRES_USER, "-d", "postgres", "-t", "1"],
+            [
+                str(find_binary("pg_isready")),
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(port),
+                "-U",
+                POSTGRES_USER,
+                "-d",
+                "postgres",
+                "-t",
+                "1",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=timeout_s + 1,
@@ -133,7 +161,7 @@ def postgres_ready(port: int, timeout_s: float = 1.0) -> bool:
     return result.returncode == 0
 
 
-def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_settings: Optional[dict] = None) -> Service:
+def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_settings: dict | None = None) -> Service:
     """A fresh PostgreSQL cluster (initdb) on loopback, trust auth, run as `postgres` when root."""
     initdb = find_binary("initdb")
     postgres = find_binary("postgres")
@@ -201,7 +229,7 @@ def start_postgres(folder: Path, port: int = 0, timeout_s: float = 20.0, extra_s
     return Service("postgres", f"postgresql://{POSTGRES_USER}@{LOOPBACK}:{port}/postgres", port, process, side_dir)
 
 
-def toxiproxy_version(port: int, host: str = LOOPBACK, timeout_s: float = 1.0) -> Optional[str]:
+def toxiproxy_version(port: int, host: str = LOOPBACK, timeout_s: float = 1.0) -> str | None:
     """The server's /version answer, or None when it does not answer."""
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/version", timeout=timeout_s) as response:

@@ -86,8 +86,10 @@ class LedgerMachine(RuleBasedStateMachine):
             if posting.event_id in self.committed:
                 continue  # idempotent: a redelivered event changes nothing
             self.committed.add(posting.event_id)
-            for account, amount in ((posting.debit_account, -posting.amount_minor),
-                                    (posting.credit_account, posting.amount_minor)):
+            for account, amount in (
+                (posting.debit_account, -posting.amount_minor),
+                (posting.credit_account, posting.amount_minor),
+            ):
                 key = (account, posting.currency)
                 self.balances[key] = self.balances.get(key, 0) + amount
 
@@ -101,8 +103,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- rules -----------------------------------------------------------------------------
 
-    @rule(target=events, debit=st.sampled_from(ACCOUNTS), credit=st.sampled_from(ACCOUNTS),
-          amount=st.integers(1, 1000))
+    @rule(target=events, debit=st.sampled_from(ACCOUNTS), credit=st.sampled_from(ACCOUNTS), amount=st.integers(1, 1000))
     def submit(self, debit, credit, amount):
         if debit == credit:
             credit = ACCOUNTS[(ACCOUNTS.index(debit) + 1) % len(ACCOUNTS)]
@@ -141,8 +142,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(consumer=st.sampled_from(CONSUMERS), count=st.integers(1, 10))
     def claim_pending(self, consumer, count):
         """A new owner claims what a dead consumer left pending, applies it again, acknowledges."""
-        reply = self.run(self.redis.xautoclaim(STREAM, GROUP, consumer, min_idle_time=0, start_id="0-0",
-                                               count=count))
+        reply = self.run(self.redis.xautoclaim(STREAM, GROUP, consumer, min_idle_time=0, start_id="0-0", count=count))
         entries = [e for e in reply[1] if e and e[1]]
         self.run(self._apply(consumer, entries))
         self._commit_model(self._postings(entries))
@@ -183,8 +183,12 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.committed == set(self.submitted)
 
 
-STATEFUL_SETTINGS = settings(max_examples=15, stateful_step_count=20, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+STATEFUL_SETTINGS = settings(
+    max_examples=15,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @pytest.fixture()

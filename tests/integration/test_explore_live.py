@@ -45,17 +45,31 @@ class EpisodeClock:
         def counted(raw, run_dir):
             self.episodes += 1
             return run_episode(raw, run_dir)
+
         return counted
 
 
 def _explore(raw, tmp_path, stack_services, name):
     scenario = scenario_from_mapping(raw)
-    stack = {"mode": "attach", "redis_url": stack_services.redis_url, "postgres_url": stack_services.postgres_url,
-             "toxiproxy_url": stack_services.toxiproxy_url}
+    stack = {
+        "mode": "attach",
+        "redis_url": stack_services.redis_url,
+        "postgres_url": stack_services.postgres_url,
+        "toxiproxy_url": stack_services.toxiproxy_url,
+    }
     clock = EpisodeClock()
-    explorer = Explorer(dict(scenario.raw), scenario.explore, tmp_path / name, BUDGET_S,
-                        clock.counting(live_episode), max_examples=MAX_EXAMPLES, replays=2, log=print,
-                        derandomize=True, clock=clock)
+    explorer = Explorer(
+        dict(scenario.raw),
+        scenario.explore,
+        tmp_path / name,
+        BUDGET_S,
+        clock.counting(live_episode),
+        max_examples=MAX_EXAMPLES,
+        replays=2,
+        log=print,
+        derandomize=True,
+        clock=clock,
+    )
     return explorer.explore(stack)
 
 

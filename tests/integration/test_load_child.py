@@ -19,8 +19,16 @@ from harness.load.stub_api import StubBehaviour, start_stub
 
 
 def make_config(url, ops_dir, profile, **overrides):
-    base = dict(api_url=url, profile=profile, seed=7, t0_monotonic=time.monotonic(), start_offset_s=1.5,
-                ops_dir=ops_dir, users=50, request_timeout_s=2.0)
+    base = dict(
+        api_url=url,
+        profile=profile,
+        seed=7,
+        t0_monotonic=time.monotonic(),
+        start_offset_s=1.5,
+        ops_dir=ops_dir,
+        users=50,
+        request_timeout_s=2.0,
+    )
     base.update(overrides)
     return LoadRunConfig(**base)
 
@@ -32,7 +40,8 @@ def pairs(ops):
     assert invokes.index.is_unique and completions.index.is_unique
     assert set(invokes.index) == set(completions.index), "every invoke has exactly one completion"
     done = completions[["time_s", "type", "status_code", "latency_ms", "error", "retry_after_s", "value"]].rename(
-        columns={"time_s": "time_s_done", "type": "type_done", "value": "value_done"})
+        columns={"time_s": "time_s_done", "type": "type_done", "value": "value_done"}
+    )
     return invokes.drop(columns=["status_code", "latency_ms", "error", "retry_after_s"]).join(done)
 
 
@@ -105,8 +114,14 @@ def mixed(tmp_path_factory):
     behaviour = StubBehaviour(slow_share=0.25, slow_s=3.0, reset_share=0.15, error_share=0.15)
     generator = GeneratorConfig(invalid_share=0.15, conflict_share=0.1, duplicate_share=0.1)
     with start_stub(behaviour, duration_s_max=120) as stub:
-        config = make_config(stub.url, tmp_path_factory.mktemp("mixed"), Steady(base_rate_per_s=100, duration_s=2.0),
-                             generator=generator, request_timeout_s=1.0, retry=RetryPolicy(resolve_delay_s=0.1))
+        config = make_config(
+            stub.url,
+            tmp_path_factory.mktemp("mixed"),
+            Steady(base_rate_per_s=100, duration_s=2.0),
+            generator=generator,
+            request_timeout_s=1.0,
+            retry=RetryPolicy(resolve_delay_s=0.1),
+        )
         result = run_load(config)
     assert result.complete, result.notes
     return pairs(result.ops)
@@ -114,8 +129,12 @@ def mixed(tmp_path_factory):
 
 def resolution_of(joined, event_id, after_s):
     """The first definite status read after after_s (a read may itself time out on a busy machine)."""
-    reads = joined[(joined["f"] == "status") & (joined["event_id"] == event_id) & (joined["time_s"] > after_s)
-                   & (joined["type_done"] == "ok")]
+    reads = joined[
+        (joined["f"] == "status")
+        & (joined["event_id"] == event_id)
+        & (joined["time_s"] > after_s)
+        & (joined["type_done"] == "ok")
+    ]
     return list(reads.sort_values("time_s")["value_done"])[:1]
 
 
@@ -209,8 +228,9 @@ def test_sigkill_leaves_a_readable_partial_file(tmp_path):
 
 def test_closed_model_users_wait_for_the_answer_and_think(tmp_path):
     with start_stub(StubBehaviour(slow_share=0.2, slow_s=0.2), duration_s_max=120) as stub:
-        config = make_config(stub.url, tmp_path, Steady(base_rate_per_s=1, duration_s=2.0), model="closed",
-                             users=3, think_time_s=0.2)
+        config = make_config(
+            stub.url, tmp_path, Steady(base_rate_per_s=1, duration_s=2.0), model="closed", users=3, think_time_s=0.2
+        )
         result = run_load(config)
     assert result.complete, result.notes
     joined = pairs(result.ops).sort_values("time_s")
@@ -249,8 +269,9 @@ def test_a_refused_connection_is_info_and_resolution_is_bounded(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     policy = RetryPolicy(resolve_attempts_max=2, resolve_delay_s=0.05)
-    result = run_load(make_config(f"http://127.0.0.1:{port}", tmp_path, Steady(base_rate_per_s=20, duration_s=1.0),
-                                  retry=policy))
+    result = run_load(
+        make_config(f"http://127.0.0.1:{port}", tmp_path, Steady(base_rate_per_s=20, duration_s=1.0), retry=policy)
+    )
     assert result.complete, result.notes
     joined = pairs(result.ops)
     assert joined["event_id"].nunique() >= 10
@@ -262,8 +283,9 @@ def test_a_refused_connection_is_info_and_resolution_is_bounded(tmp_path):
 def test_a_pool_too_small_shows_as_send_lag_not_as_a_thinner_schedule(tmp_path):
     # 2 users, 0.3 s answers, 20 arrivals/s: the pool can send ~6.7/s, so arrivals queue up.
     with start_stub(StubBehaviour(slow_share=1.0, slow_s=0.3), duration_s_max=120) as stub:
-        config = make_config(stub.url, tmp_path, Steady(base_rate_per_s=20, duration_s=1.0), users=2,
-                             request_timeout_s=2.0)
+        config = make_config(
+            stub.url, tmp_path, Steady(base_rate_per_s=20, duration_s=1.0), users=2, request_timeout_s=2.0
+        )
         result = run_load(config)
     assert result.complete, result.notes
     sent = result.ops[(result.ops["type"] == "invoke") & (result.ops["attempt"] == 1)]

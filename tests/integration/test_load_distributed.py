@@ -20,9 +20,17 @@ START_OFFSET_S = 3.0  # a master and two workers start more slowly than one loca
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     with start_stub(StubBehaviour(), duration_s_max=120) as stub:
-        config = LoadRunConfig(api_url=stub.url, profile=PROFILE, generator=GENERATOR, seed=SEED,
-                               t0_monotonic=time.monotonic(), start_offset_s=START_OFFSET_S,
-                               ops_dir=tmp_path_factory.mktemp("distributed"), workers=2, users=30)
+        config = LoadRunConfig(
+            api_url=stub.url,
+            profile=PROFILE,
+            generator=GENERATOR,
+            seed=SEED,
+            t0_monotonic=time.monotonic(),
+            start_offset_s=START_OFFSET_S,
+            ops_dir=tmp_path_factory.mktemp("distributed"),
+            workers=2,
+            users=30,
+        )
         return run_load(config)
 
 

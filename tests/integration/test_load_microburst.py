@@ -25,9 +25,16 @@ START_OFFSET_S = 1.5
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     with start_stub(StubBehaviour(), duration_s_max=120) as stub:
-        config = LoadRunConfig(api_url=stub.url, profile=PROFILE, seed=SEED, t0_monotonic=time.monotonic(),
-                               start_offset_s=START_OFFSET_S, ops_dir=tmp_path_factory.mktemp("microburst"),
-                               users=100, request_timeout_s=2.0)
+        config = LoadRunConfig(
+            api_url=stub.url,
+            profile=PROFILE,
+            seed=SEED,
+            t0_monotonic=time.monotonic(),
+            start_offset_s=START_OFFSET_S,
+            ops_dir=tmp_path_factory.mktemp("microburst"),
+            users=100,
+            request_timeout_s=2.0,
+        )
         result = run_load(config)
     assert result.complete, result.notes
     return result.ops

@@ -9,8 +9,14 @@ from harness.load.stub_api import StubBehaviour, start_stub
 
 
 def body(**overrides):
-    data = {"event_id": str(uuid.uuid4()), "key": "acct-000001", "debit_account": "acct-000001",
-            "credit_account": "acct-000002", "amount_minor": 125, "currency": "EUR"}
+    data = {
+        "event_id": str(uuid.uuid4()),
+        "key": "acct-000001",
+        "debit_account": "acct-000001",
+        "credit_account": "acct-000002",
+        "amount_minor": 125,
+        "currency": "EUR",
+    }
     data.update(overrides)
     return data
 
@@ -36,8 +42,13 @@ def test_accept_duplicate_conflict_and_status(client):
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"amount_minor": -5}, "amount_minor"), ({"amount_minor": 0}, "amount_minor"), ({"currency": "EURO"}, "currency"),
-     ({"event_id": "not-a-uuid"}, "event_id"), ({"key": ""}, "key")],
+    [
+        ({"amount_minor": -5}, "amount_minor"),
+        ({"amount_minor": 0}, "amount_minor"),
+        ({"currency": "EURO"}, "currency"),
+        ({"event_id": "not-a-uuid"}, "event_id"),
+        ({"key": ""}, "key"),
+    ],
 )
 def test_bad_bodies_are_refused_naming_the_field(client, change, field):
     answer = client.post("/v1/events", json=body(**change))

@@ -36,8 +36,16 @@ SHORT = {
         "profile": {"kind": "steady", "base_rate_per_s": 100, "duration_s": 10},
         "generator": {"accounts": 100, "duplicate_share": 0.02, "invalid_share": 0.01},
     },
-    "faults": [{"kind": "toxic", "link": "consumer_redis", "toxic": "latency", "attributes": {"latency": 100},
-                "start_s": 5, "duration_s": 2}],
+    "faults": [
+        {
+            "kind": "toxic",
+            "link": "consumer_redis",
+            "toxic": "latency",
+            "attributes": {"latency": 100},
+            "start_s": 5,
+            "duration_s": 2,
+        }
+    ],
     "phases": {"warmup_s": 2, "drain_s_max": 30},
     "invariants": {"grace_s": 1, "recovery_s_max": 3, "recovery_window_s": 1},
 }
@@ -48,10 +56,21 @@ def _chromium(args, tmp_path: Path) -> subprocess.CompletedProcess:
     if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
         pytest.fail("chromium is missing: apt-get install chromium (CI installs it)")
     profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
-    command = [CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium"), "--headless", "--no-sandbox",
-               "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-               "--enable-logging=stderr", "--v=0", *args]
+    command = [
+        CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium"),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=CHROMIUM_TIMEOUT_S)
@@ -83,8 +102,10 @@ def page_problems(html_path: Path, tmp_path: Path) -> list:
 
 def test_the_page_checker_sees_a_console_error_and_a_broken_image(tmp_path):
     bad = tmp_path / "bad.html"
-    bad.write_text('<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA"><img src="missing.png">'
-                   '<script>console.error("boom"); undefinedFunction();</script></body></html>')
+    bad.write_text(
+        '<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA"><img src="missing.png">'
+        '<script>console.error("boom"); undefinedFunction();</script></body></html>'
+    )
     problems = page_problems(bad, tmp_path)
     assert any("boom" in p for p in problems), problems
     assert any("Uncaught" in p for p in problems), problems
@@ -128,8 +149,9 @@ def test_report_html_renders_in_chromium_with_no_console_error_and_every_image_a
     files = short_run[2]
     assert page_problems(files.report_html, tmp_path) == []
     screenshot = tmp_path / "report.png"
-    done = _chromium([f"--screenshot={screenshot}", "--window-size=1400,3000", files.report_html.resolve().as_uri()],
-                     tmp_path)
+    done = _chromium(
+        [f"--screenshot={screenshot}", "--window-size=1400,3000", files.report_html.resolve().as_uri()], tmp_path
+    )
     assert done.returncode == 0 and screenshot.read_bytes()[:8] == PNG_MAGIC, done.stderr[-500:]
     keep = os.environ.get("LEDGERCHAOS_KEEP_SCREENSHOT")
     if keep:  # for a person to look at the page: LEDGERCHAOS_KEEP_SCREENSHOT=/tmp/report.png
@@ -141,7 +163,8 @@ def test_re_rendering_the_stored_run_gives_the_same_verdicts(short_run, capsys):
     first = json.loads(files.summary_json.read_text())
     code = report_command(outcome.run_dir)
     again = json.loads(files.summary_json.read_text())
-    assert [(v["name"], v["validity"], v["summary"]) for v in again["verdicts"]] == \
-        [(v.name, v.validity.value, v.summary) for v in outcome.verdicts]
+    assert [(v["name"], v["validity"], v["summary"]) for v in again["verdicts"]] == [
+        (v.name, v.validity.value, v.summary) for v in outcome.verdicts
+    ]
     assert again["verdicts"] == first["verdicts"] and code == first["exit_code"]
     assert "report.html" in capsys.readouterr().out

@@ -31,8 +31,14 @@ THIRTY_SECONDS = {
         "generator": {"accounts": 200, "duplicate_share": 0.02, "invalid_share": 0.01},
     },
     "faults": [
-        {"kind": "toxic", "link": "consumer_redis", "toxic": "latency", "attributes": {"latency": 100},
-         "start_s": 8, "duration_s": 6},
+        {
+            "kind": "toxic",
+            "link": "consumer_redis",
+            "toxic": "latency",
+            "attributes": {"latency": 100},
+            "start_s": 8,
+            "duration_s": 6,
+        },
         {"kind": "process", "action": "kill", "target": "one_consumer", "start_s": 16, "duration_s": 3},
     ],
     "phases": {"warmup_s": 3, "drain_s_max": 40},
@@ -97,17 +103,42 @@ def _alive(pid: int) -> bool:
 def test_sigint_mid_run_heals_stops_everything_and_keeps_a_partial_history(tmp_path, stack_services, toxiproxy):
     data = dict(THIRTY_SECONDS)
     data["name"] = "interrupted"
-    data["stack"] = {"mode": "attach", "redis_url": stack_services.redis_url,
-                     "postgres_url": stack_services.postgres_url, "toxiproxy_url": stack_services.toxiproxy_url}
-    data["faults"] = [{"kind": "toxic", "link": "consumer_postgres", "toxic": "latency",
-                       "attributes": {"latency": 50}, "start_s": 4, "duration_s": 20},
-                      {"kind": "process", "action": "pause", "target": "one_consumer", "start_s": 5, "duration_s": 20}]
+    data["stack"] = {
+        "mode": "attach",
+        "redis_url": stack_services.redis_url,
+        "postgres_url": stack_services.postgres_url,
+        "toxiproxy_url": stack_services.toxiproxy_url,
+    }
+    data["faults"] = [
+        {
+            "kind": "toxic",
+            "link": "consumer_postgres",
+            "toxic": "latency",
+            "attributes": {"latency": 50},
+            "start_s": 4,
+            "duration_s": 20,
+        },
+        {"kind": "process", "action": "pause", "target": "one_consumer", "start_s": 5, "duration_s": 20},
+    ]
     scenario_file = tmp_path / "interrupted.yaml"
     scenario_file.write_text(yaml.safe_dump(data))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(scenario_file), "--reports-dir", str(tmp_path / "reports"),
-         "--run-id", "cut", "--no-progress"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario_file),
+            "--reports-dir",
+            str(tmp_path / "reports"),
+            "--run-id",
+            "cut",
+            "--no-progress",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     run_dir = tmp_path / "reports" / "cut"
     try:

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import asyncpg
 import httpx
@@ -64,7 +65,14 @@ def services():
         yield stack
 
 
-def posting(key: str = "k", debit: str = "alice", credit: str = "bob", amount: int = 100, currency: str = "EUR", event_id: Optional[str] = None) -> dict:
+def posting(
+    key: str = "k",
+    debit: str = "alice",
+    credit: str = "bob",
+    amount: int = 100,
+    currency: str = "EUR",
+    event_id: str | None = None,
+) -> dict:
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "key": key,
@@ -83,22 +91,31 @@ class System:
     postgres_url: str
     log_dir: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    api_port: Optional[int] = None
+    api_port: int | None = None
 
     # ----- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], redis_url: Optional[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], redis_url: str | None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
-        cmd = [sys.executable, "-m", "reference_system", *argv,
-               "--redis-url", redis_url or self.redis_url, "--postgres-url", self.postgres_url]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reference_system",
+            *argv,
+            "--redis-url",
+            redis_url or self.redis_url,
+            "--postgres-url",
+            self.postgres_url,
+        ]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         self.procs[name] = proc
         return proc
 
-    def start_api(self, *settings: str, redis_url: Optional[str] = None, wait: bool = True) -> str:
+    def start_api(self, *settings: str, redis_url: str | None = None, wait: bool = True) -> str:
         self.api_port = free_port()
         proc = self._spawn("api", ["api", "--port", str(self.api_port), *settings], redis_url)
         if wait:
+
             def ready() -> bool:
                 assert proc.poll() is None, f"API exited with {proc.returncode}; see {self.log_dir}/api.log"
                 try:
@@ -109,7 +126,7 @@ class System:
             wait_for(ready, 30, "the API to answer /v1/health with 200")
         return self.url("")
 
-    def start_consumer(self, name: str, *settings: str, redis_url: Optional[str] = None) -> subprocess.Popen:
+    def start_consumer(self, name: str, *settings: str, redis_url: str | None = None) -> subprocess.Popen:
         return self._spawn(name, ["consumer", "--name", name, *settings], redis_url)
 
     def wait_consumers(self, count: int, timeout_s: float = 30) -> None:

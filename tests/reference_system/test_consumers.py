@@ -120,7 +120,10 @@ def test_poison_events_reach_the_dlq_and_their_partition_continues(system):
     assert reasons[0].startswith("invalid: body") and "JSON" in reasons[0]
     assert reasons[1].startswith("poison: postgres 22003"), reasons[1]
     assert {letter["attempts"] for letter in letters} == {"1"}
-    assert orjson.loads(letters[[letter["reason"] for letter in letters].index(reasons[1])]["body"])["event_id"] == overflow[1]["event_id"]
+    assert (
+        orjson.loads(letters[[letter["reason"] for letter in letters].index(reasons[1])]["body"])["event_id"]
+        == overflow[1]["event_id"]
+    )
     with httpx.Client(timeout=5) as http:
         status = http.get(system.url(f"/v1/events/{overflow[1]['event_id']}")).json()
     assert status["status"] == "dead_lettered" and status["reason"].startswith("poison")
@@ -185,9 +188,22 @@ def test_serve_starts_api_and_consumers_and_stops_on_sigterm(system):
 
     system.api_port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference_system", "serve", "--consumers", "2", "--port", str(system.api_port),
-         "--redis-url", system.redis_url, "--postgres-url", system.postgres_url],
-        stdout=subprocess.DEVNULL, stderr=open(system.log_dir / "serve.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "reference_system",
+            "serve",
+            "--consumers",
+            "2",
+            "--port",
+            str(system.api_port),
+            "--redis-url",
+            system.redis_url,
+            "--postgres-url",
+            system.postgres_url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(system.log_dir / "serve.log", "wb"),
     )
     system.procs["serve"] = proc
     system.wait_consumers(2)
@@ -219,6 +235,7 @@ def test_a_paused_owner_cannot_commit_behind_its_successor(system):
     try:
         client = system.redis()
         try:
+
             def owners() -> set:
                 return {(client.get(f"ledger:lease:{p}") or b"").decode().split("|")[0] for p in range(4)}
 

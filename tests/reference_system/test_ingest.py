@@ -146,8 +146,12 @@ def test_bad_flags_exit_2_and_a_partition_mismatch_refuses_to_start(system):
 
     base = [sys.executable, "-m", "reference_system"]
     urls = ["--redis-url", system.redis_url, "--postgres-url", system.postgres_url]
-    bad = subprocess.run([*base, "consumer", "--name", "c", *urls, "--batch-size", "0"], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [*base, "consumer", "--name", "c", *urls, "--batch-size", "0"], capture_output=True, text=True, timeout=30
+    )
     assert bad.returncode == 2 and "--batch-size" in bad.stderr
     system.start_api()
-    other = subprocess.run([*base, "consumer", "--name", "c", *urls, "--partitions", "8"], capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        [*base, "consumer", "--name", "c", *urls, "--partitions", "8"], capture_output=True, text=True, timeout=60
+    )
     assert other.returncode == 3 and "--partitions 4" in other.stderr

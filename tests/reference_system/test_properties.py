@@ -15,7 +15,8 @@ import uuid
 import asyncpg
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reference_system.keys import stream_key
 from reference_system.ledger import apply_batch
@@ -30,10 +31,19 @@ AMOUNT_MAX = Settings().amount_minor_max
 IDS = [str(uuid.UUID(int=i)) for i in range(1, 6)]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
-    st.text(max_size=40), st.sampled_from(CURRENCIES + ("", "eur", "EURO")), st.sampled_from(IDS + ["nope"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+    st.sampled_from(CURRENCIES + ("", "eur", "EURO")),
+    st.sampled_from(IDS + ["nope"]),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -117,9 +127,10 @@ def test_replay_equals_projection_after_any_sequence_of_postings(system):
                 for p in batch:
                     first_body.setdefault(p.event_id, p)
             assert await conn.fetch("SELECT * FROM ledger_projection_drift()") == []
-            assert await conn.fetch(
-                "SELECT event_id FROM journal_lines GROUP BY event_id HAVING sum(amount_minor) <> 0"
-            ) == []
+            assert (
+                await conn.fetch("SELECT event_id FROM journal_lines GROUP BY event_id HAVING sum(amount_minor) <> 0")
+                == []
+            )
             rows = await conn.fetch("SELECT event_id, amount_minor FROM journal")
             assert {str(r["event_id"]): r["amount_minor"] for r in rows} == {
                 i: p.amount_minor for i, p in first_body.items()

@@ -83,7 +83,9 @@ def test_backoff_is_full_jitter_and_capped():
 
 def _trained(rng: random.Random) -> Detector:
     detector = Detector(warmup_events=300, amount_orders=1.5, rate_factor=50, rate_per_s_min=5000)
-    detector.learn([Observation(f"acct{rng.randrange(10)}", rng.randint(1, 100_000), 1_000_000 + 10 * i) for i in range(300)])
+    detector.learn(
+        [Observation(f"acct{rng.randrange(10)}", rng.randint(1, 100_000), 1_000_000 + 10 * i) for i in range(300)]
+    )
     assert detector.armed
     return detector
 
@@ -92,7 +94,9 @@ def test_detector_stays_quiet_on_ordinary_traffic():
     rng = random.Random(4)
     detector = _trained(rng)
     for start in range(0, 20_000, 25):
-        batch = [Observation(f"acct{rng.randrange(10)}", rng.randint(1, 100_000), 2_000_000 + start + i) for i in range(25)]
+        batch = [
+            Observation(f"acct{rng.randrange(10)}", rng.randint(1, 100_000), 2_000_000 + start + i) for i in range(25)
+        ]
         assert not detector.judge(batch).trip
         detector.learn(batch)
 
@@ -101,7 +105,10 @@ def test_detector_stays_quiet_on_ordinary_traffic():
 def test_detector_trips_on_amounts_off_by_orders_of_magnitude(factor):
     rng = random.Random(5)
     detector = _trained(rng)
-    batch = [Observation(f"acct{rng.randrange(10)}", max(1, int(rng.randint(1, 100_000) * factor)), 3_000_000 + i) for i in range(16)]
+    batch = [
+        Observation(f"acct{rng.randrange(10)}", max(1, int(rng.randint(1, 100_000) * factor)), 3_000_000 + i)
+        for i in range(16)
+    ]
     verdict = detector.judge(batch)
     assert verdict.trip and verdict.reason.startswith("amount")
 

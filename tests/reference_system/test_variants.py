@@ -57,7 +57,9 @@ def _crash_under_load(system, variant: str, kills: int, events: int = 2000) -> s
         system.start_consumer(name, *settings)
     for _ in range(kills):
         before = len(system.posted_ids())
-        wait_for(lambda before=before: len(system.posted_ids()) > before + 50 or _backlog(system) == 0, 30, "journal growth")
+        wait_for(
+            lambda before=before: len(system.posted_ids()) > before + 50 or _backlog(system) == 0, 30, "journal growth"
+        )
         if _backlog(system) == 0:
             break
         name = rng.choice(_lease_owners(system) or names)  # a consumer that is working, not one starting up

@@ -211,8 +211,13 @@ def test_unmapped_faults_are_named_in_the_notes():
 _SURGE = Surge(base_rate_per_s=200, peak_rate_per_s=1200, ramp_up_s=60, hold_s=60, ramp_down_s=30,
                duration_s=240, start_s=30)  # fmt: skip
 # One batch at a time per consumer: the pool size is the capacity, which is what scaling changes.
-_BATCH_COST = dict(partitions=8, batch_size_max=20, overhead=Deterministic(0.02), per_event=Exponential(0.001),
-                   workers=Workers.PER_CONSUMER)
+_BATCH_COST = dict(
+    partitions=8,
+    batch_size_max=20,
+    overhead=Deterministic(0.02),
+    per_event=Exponential(0.001),
+    workers=Workers.PER_CONSUMER,
+)
 
 
 def _first_scale_up_s(prediction) -> float:

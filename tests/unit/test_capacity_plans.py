@@ -35,12 +35,22 @@ def _doc(**over) -> dict:
         "name": "tiny",
         "seed": 3,
         "replications": 3,
-        "load": {"kind": "spike", "base_rate_per_s": 50, "peak_rate_per_s": 400, "at_s": 5, "width_s": 3,
-                 "duration_s": 20},  # fmt: skip
+        "load": {
+            "kind": "spike",
+            "base_rate_per_s": 50,
+            "peak_rate_per_s": 400,
+            "at_s": 5,
+            "width_s": 3,
+            "duration_s": 20,
+        },  # fmt: skip
         "slo": {"latency_ms_p99_max": 1500, "shed_share_max": 0.0, "attainment_min": 1.0},
-        "system": {"partitions": 4, "batch_size_max": 10, "workers": "per_consumer",
-                   "overhead": {"kind": "deterministic", "value_s": 0.02},
-                   "per_event": {"kind": "exponential", "mean_s": 0.002}},  # fmt: skip
+        "system": {
+            "partitions": 4,
+            "batch_size_max": 10,
+            "workers": "per_consumer",
+            "overhead": {"kind": "deterministic", "value_s": 0.02},
+            "per_event": {"kind": "exponential", "mean_s": 0.002},
+        },  # fmt: skip
         "plans": [{"name": "one", "consumers": 1}, {"name": "two", "consumers": 2}, {"name": "four", "consumers": 4}],
     }
     doc.update(over)
@@ -121,12 +131,30 @@ def test_example_plans_file_is_valid():
         (dict(slo={"p99": 1}), r"slo\.p99: unknown setting"),
         (dict(plans=[]), r"plans: \[\] is not a non-empty list"),
         (dict(plans=[{"name": "a", "consumers": 0}]), r"plans\[0\]\.consumers: \"consumers\" must be"),
-        (dict(plans=[{"name": "a", "consumer": 2}]), r"plans\[0\]\.consumer: unknown setting; did you mean 'consumers'"),
+        (
+            dict(plans=[{"name": "a", "consumer": 2}]),
+            r"plans\[0\]\.consumer: unknown setting; did you mean 'consumers'",
+        ),
         (dict(plans=[{"name": "a"}, {"name": "a"}]), r"plans\[1\]\.name: 'a' is used twice"),
         (dict(plans=[{"name": "a", "scaling": {"kind": "magic"}}]), r"plans\[0\]\.scaling\.kind: 'magic'"),
-        (dict(plans=[{"name": "a", "consumers": 1, "scaling": {"kind": "reactive", "backlog_high_events": 10,
-                      "backlog_low_events": 1, "consumers_min": 2, "consumers_max": 4}}]),  # fmt: skip
-         r"plans\[0\]\.consumers: \"consumers\" \(1\) is the starting pool"),
+        (
+            dict(
+                plans=[
+                    {
+                        "name": "a",
+                        "consumers": 1,
+                        "scaling": {
+                            "kind": "reactive",
+                            "backlog_high_events": 10,
+                            "backlog_low_events": 1,
+                            "consumers_min": 2,
+                            "consumers_max": 4,
+                        },
+                    }
+                ]
+            ),  # fmt: skip
+            r"plans\[0\]\.consumers: \"consumers\" \(1\) is the starting pool",
+        ),
         (dict(system={"per_event": {"kind": "lognormal", "mean_s": 0.001, "cv": 0}}), r"system\.per_event\.cv"),
         (dict(system={"partitions": "many"}), r"system\.partitions: 'many' is not a whole number"),
         (dict(faults=[{"kind": "down", "link": "db", "start_s": 1, "duration_s": 1}]), r"faults\[0\]\.link: 'db'"),

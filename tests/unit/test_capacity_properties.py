@@ -43,14 +43,28 @@ _windows = dict(start_s=st.floats(0.0, DURATION_S - 0.5), duration_s=st.floats(0
 _faults = st.lists(
     st.one_of(
         st.builds(LinkDown, link=st.sampled_from(list(Link)), **_windows),
-        st.builds(ProcessFault, action=st.sampled_from(list(ProcessAction)),
-                  target=st.sampled_from(list(ProcessTarget)), **_windows),  # fmt: skip
-        st.builds(ToxicFault, link=st.sampled_from(list(Link)), toxic=st.just(ToxicType.LATENCY),
-                  toxicity=st.floats(0.0, 1.0), attributes=st.fixed_dictionaries({"latency": st.integers(0, 300)}),
-                  **_windows),  # fmt: skip
-        st.builds(ToxicFault, link=st.sampled_from(list(Link)), toxic=st.sampled_from([ToxicType.TIMEOUT,
-                  ToxicType.RESET_PEER]), toxicity=st.floats(0.0, 1.0),
-                  attributes=st.fixed_dictionaries({"timeout": st.integers(0, 500)}), **_windows),  # fmt: skip
+        st.builds(
+            ProcessFault,
+            action=st.sampled_from(list(ProcessAction)),
+            target=st.sampled_from(list(ProcessTarget)),
+            **_windows,
+        ),  # fmt: skip
+        st.builds(
+            ToxicFault,
+            link=st.sampled_from(list(Link)),
+            toxic=st.just(ToxicType.LATENCY),
+            toxicity=st.floats(0.0, 1.0),
+            attributes=st.fixed_dictionaries({"latency": st.integers(0, 300)}),
+            **_windows,
+        ),  # fmt: skip
+        st.builds(
+            ToxicFault,
+            link=st.sampled_from(list(Link)),
+            toxic=st.sampled_from([ToxicType.TIMEOUT, ToxicType.RESET_PEER]),
+            toxicity=st.floats(0.0, 1.0),
+            attributes=st.fixed_dictionaries({"timeout": st.integers(0, 500)}),
+            **_windows,
+        ),  # fmt: skip
     ),
     max_size=3,
 )

@@ -20,8 +20,15 @@ from harness.checkers import (
 from harness.checkers.timeline import Timeline
 
 CONFIG = CheckConfig()
-LEDGER = (no_double_posting, no_lost_ack, no_phantom, ordering, conservation, replay_equals_projection,
-          dead_letters_accounted)
+LEDGER = (
+    no_double_posting,
+    no_lost_ack,
+    no_phantom,
+    ordering,
+    conservation,
+    replay_equals_projection,
+    dead_letters_accounted,
+)
 
 
 def judge(check, timeline: Timeline, **build):
@@ -292,8 +299,13 @@ def test_dead_letters_need_a_reason_and_an_accepted_event():
     t.dead_letter("e1")  # also posted
     verdict = judge(dead_letters_accounted, t)
     assert verdict.validity is Validity.INVALID
-    assert verdict.counts == {"dead_letters": 5, "without_reason": 1, "never_submitted": 1, "never_accepted": 1,
-                              "also_posted": 1}
+    assert verdict.counts == {
+        "dead_letters": 5,
+        "without_reason": 1,
+        "never_submitted": 1,
+        "never_accepted": 1,
+        "also_posted": 1,
+    }
     assert evidence_ids(verdict) == ["e8", "nobody", "e9", "e1"]
 
 
@@ -321,7 +333,9 @@ def test_slo_judges_latency_percentiles_of_ok_submits_and_throughput():
     assert verdict.validity is Validity.VALID, verdict.summary
     assert verdict.figures["latency_ms_p50"] == pytest.approx(50.5)
     assert verdict.figures["latency_ms_p99"] == pytest.approx(99.01)
-    assert verdict.figures["throughput_per_s"] == pytest.approx(100 / 10.0)  # first invoke 0.0 s, last completion 9.9 + 0.1 s
+    assert verdict.figures["throughput_per_s"] == pytest.approx(
+        100 / 10.0
+    )  # first invoke 0.0 s, last completion 9.9 + 0.1 s
     breached = slo(history, CheckConfig(latency_ms_p95_max=90, throughput_per_s_min=20))
     assert breached.validity is Validity.INVALID
     assert "latency_ms_p95 = 95.0 ms > 90 ms" in breached.summary
@@ -376,8 +390,9 @@ def test_event_codes_are_shared_across_columns_chunks_and_empty_columns():
 
     from harness.checkers.facts import event_codes
 
-    chunked = pd.concat([pd.Series(["a", "b"], dtype="string"), pd.Series(["c", None], dtype="string")],
-                        ignore_index=True)  # two Arrow chunks
+    chunked = pd.concat(
+        [pd.Series(["a", "b"], dtype="string"), pd.Series(["c", None], dtype="string")], ignore_index=True
+    )  # two Arrow chunks
     empty = pd.Series([], dtype="string")
     plain = pd.Series(["c", "a", "z"], dtype=object)  # not Arrow-backed
     codes = event_codes([chunked, empty, plain])

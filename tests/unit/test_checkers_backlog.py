@@ -20,14 +20,17 @@ def total(t, v):
 
 
 def test_under_the_bound_holds():
-    verdict = backlog_bounded(history([total(0.0, 10), total(0.25, 900), total(0.5, 0)]),
-                              CheckConfig(backlog_events_max=1000))
+    verdict = backlog_bounded(
+        history([total(0.0, 10), total(0.25, 900), total(0.5, 0)]), CheckConfig(backlog_events_max=1000)
+    )
     assert verdict.validity is Validity.VALID and verdict.figures["backlog_events_peak"] == 900
 
 
 def test_over_the_bound_is_a_violation_with_evidence():
-    verdict = backlog_bounded(history([total(0.0, 10), total(0.25, 2500), total(0.5, 3100), total(0.75, 5)]),
-                              CheckConfig(backlog_events_max=1000))
+    verdict = backlog_bounded(
+        history([total(0.0, 10), total(0.25, 2500), total(0.5, 3100), total(0.75, 5)]),
+        CheckConfig(backlog_events_max=1000),
+    )
     assert verdict.validity is Validity.INVALID
     assert verdict.counts["samples_over_bound"] == 2 and verdict.figures["backlog_events_peak"] == 3100
     assert "3100" in verdict.evidence[0].problem and len(verdict.evidence[0].ops) == 2

@@ -85,8 +85,11 @@ def test_unknown_fails_the_gate_unless_allowed(tmp_path):
 def test_a_wrong_check_config_file_is_a_usage_error_naming_the_field(tmp_path):
     run = stored_run(tmp_path)
     (run / "check_config.json").write_text(json.dumps({"grace": 3}))
-    with pytest.raises(UsageError, match=r'check_config\.json: check_config\.json\.grace: not a checker setting \(did '
-                                         r'you mean "grace_s"\?\)'):
+    with pytest.raises(
+        UsageError,
+        match=r"check_config\.json: check_config\.json\.grace: not a checker setting \(did "
+        r'you mean "grace_s"\?\)',
+    ):
         check_run(run, out=io.StringIO())
 
 
@@ -101,8 +104,14 @@ def test_the_cli_check_command_maps_verdicts_and_bad_folders_to_exit_codes(tmp_p
 
 
 def test_check_config_json_round_trip():
-    config = CheckConfig(enabled=["ordering", "slo"], allow_unknown={"slo"}, grace_s=2.5, latency_ms_p99_max=250.0,
-                         degradation_errors_allowed=["connection_refused"], fault_windows_min=2)
+    config = CheckConfig(
+        enabled=["ordering", "slo"],
+        allow_unknown={"slo"},
+        grace_s=2.5,
+        latency_ms_p99_max=250.0,
+        degradation_errors_allowed=["connection_refused"],
+        fault_windows_min=2,
+    )
     data = json.loads(json.dumps(config.to_json()))
     assert data["enabled"] == ["ordering", "slo"]
     assert CheckConfig.from_json(data) == config
@@ -111,11 +120,14 @@ def test_check_config_json_round_trip():
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"grace_s": -1}, r'invariants\.grace_s: must be a number >= 0 and <= 86400, got -1'),
+        ({"grace_s": -1}, r"invariants\.grace_s: must be a number >= 0 and <= 86400, got -1"),
         ({"recovery_share": 0}, r"invariants\.recovery_share: must be a number > 0"),
         ({"enabled": ["ordring"]}, r"invariants\.enabled: 'ordring' is not a checker \(did you mean \"ordering\"\?\)"),
         ({"allow_unknown": "slo"}, r"invariants\.allow_unknown: must be a list of names"),
-        ({"latency_ms_p99": 5}, r'invariants\.latency_ms_p99: not a checker setting \(did you mean "latency_ms_p99_max"'),
+        (
+            {"latency_ms_p99": 5},
+            r'invariants\.latency_ms_p99: not a checker setting \(did you mean "latency_ms_p99_max"',
+        ),
         ({"fault_windows_min": 1.5}, r"invariants\.fault_windows_min: must be a whole number"),
         ({"throughput_per_s_min": True}, r"invariants\.throughput_per_s_min: must be a number"),
     ],

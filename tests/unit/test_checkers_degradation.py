@@ -57,12 +57,19 @@ def test_explicit_refusals_and_a_quick_recovery_hold_and_report_the_recovery_tim
     "during, count, words",
     [
         (lambda at: ("info", {"status": 500, "error": "http_500"}), "server_errors", "answered 500"),
-        (lambda at: ("info", {"status": 503, "error": "http_503"}), "throttled_without_retry_after",
-         "503 without Retry-After"),
+        (
+            lambda at: ("info", {"status": 503, "error": "http_503"}),
+            "throttled_without_retry_after",
+            "503 without Retry-After",
+        ),
         (lambda at: ("fail", {"status": 429}), "throttled_without_retry_after", "429 without Retry-After"),
         (lambda at: ("info", {"error": "timeout", "took": 2.0}), "hangs", "hung: timed out"),
         (lambda at: ("ok", {"took": 2.5}), "slow", "over the 2000 ms bound"),
-        (lambda at: ("info", {"error": "connection_reset"}), "transport_errors", "without an answer (connection_reset)"),
+        (
+            lambda at: ("info", {"error": "connection_reset"}),
+            "transport_errors",
+            "without an answer (connection_reset)",
+        ),
         (lambda at: (None, {}), "hangs", "hung: never answered"),
     ],
     ids=["500", "503-no-retry-after", "429-no-retry-after", "timeout", "slow", "reset", "no-answer"],
@@ -222,20 +229,61 @@ def test_a_kill_loop_is_judged_after_its_last_fault():
 
     rows, op_id = [], 0
     for t in np.arange(0.0, 30.0, 0.05):  # 20/s offered, answered within 5 ms
-        rows.append({"time_s": t, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": op_id,
-                     "event_id": f"e{op_id}", "intended_time_s": t, "attempt": 1, "valid_body": True})
+        rows.append(
+            {
+                "time_s": t,
+                "process": "client-0-1",
+                "type": "invoke",
+                "f": "submit",
+                "op_id": op_id,
+                "event_id": f"e{op_id}",
+                "intended_time_s": t,
+                "attempt": 1,
+                "valid_body": True,
+            }
+        )
         if refusing(t):
-            rows.append({"time_s": t + 0.005, "process": "client-0-1", "type": "info", "f": "submit",
-                         "op_id": op_id, "event_id": f"e{op_id}", "status_code": 503, "latency_ms": 5.0,
-                         "error": "http_503", "retry_after_s": 1.0})
+            rows.append(
+                {
+                    "time_s": t + 0.005,
+                    "process": "client-0-1",
+                    "type": "info",
+                    "f": "submit",
+                    "op_id": op_id,
+                    "event_id": f"e{op_id}",
+                    "status_code": 503,
+                    "latency_ms": 5.0,
+                    "error": "http_503",
+                    "retry_after_s": 1.0,
+                }
+            )
         else:
-            rows.append({"time_s": t + 0.005, "process": "client-0-1", "type": "ok", "f": "submit",
-                         "op_id": op_id, "event_id": f"e{op_id}", "status_code": 202, "latency_ms": 5.0})
+            rows.append(
+                {
+                    "time_s": t + 0.005,
+                    "process": "client-0-1",
+                    "type": "ok",
+                    "f": "submit",
+                    "op_id": op_id,
+                    "event_id": f"e{op_id}",
+                    "status_code": 202,
+                    "latency_ms": 5.0,
+                }
+            )
         op_id += 1
     for fault_id, start in enumerate(starts):
         for f, t in (("fault_start", start), ("fault_stop", start + 1.0)):
-            rows.append({"time_s": t, "process": "nemesis", "type": "ok", "f": f, "op_id": 10**6 + op_id,
-                         "fault_id": fault_id, "fault": "kill one_consumer"})
+            rows.append(
+                {
+                    "time_s": t,
+                    "process": "nemesis",
+                    "type": "ok",
+                    "f": f,
+                    "op_id": 10**6 + op_id,
+                    "fault_id": fault_id,
+                    "fault": "kill one_consumer",
+                }
+            )
             op_id += 1
     ops = conform(pd.DataFrame(rows).sort_values("time_s").assign(index=lambda d: range(len(d))), OPS_COLUMNS, "ops")
     meta = RunMeta("r", 1, phases=(Phase("warmup", 0.0, 2.0), Phase("baseline", 2.0, 8.0)))

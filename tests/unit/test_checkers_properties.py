@@ -29,8 +29,19 @@ JUDGED = CheckConfig(enabled=LEDGER_CHECKERS + ["graceful_degradation", "slo"])
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PER_DEFECT = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-KINDS = ("ok", "retry_ok", "timeout_ok", "info_posted", "info_lost", "refused", "invalid", "dead", "rejected",
-         "duplicate", "conflict")
+KINDS = (
+    "ok",
+    "retry_ok",
+    "timeout_ok",
+    "info_posted",
+    "info_lost",
+    "refused",
+    "invalid",
+    "dead",
+    "rejected",
+    "duplicate",
+    "conflict",
+)
 events = st.lists(
     st.tuples(
         st.sampled_from(KINDS),
@@ -175,8 +186,9 @@ def degraded_timeline(start_s: float, duration_s: float, answers) -> Timeline:
 
 
 @PROPERTY
-@given(start_s=st.floats(5.0, 20.0), duration_s=st.floats(0.5, 10.0), answers=answers_in_fault,
-       spoil=st.integers(0, 10**6))
+@given(
+    start_s=st.floats(5.0, 20.0), duration_s=st.floats(0.5, 10.0), answers=answers_in_fault, spoil=st.integers(0, 10**6)
+)
 def test_explicit_bounded_answers_pass_and_one_500_fails(start_s, duration_s, answers, spoil):
     t = degraded_timeline(start_s, duration_s, answers)
     verdict = graceful_degradation(t.build(), CheckConfig())

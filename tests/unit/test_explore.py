@@ -52,8 +52,9 @@ def has_kill(raw) -> bool:
 
 def test_a_kill_triggered_bug_is_found_and_shrunk_to_one_fault(tmp_path):
     run, runs = fails_when(has_kill)
-    explorer = Explorer(BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=60, replays=3,
-                        log=lambda line: None)
+    explorer = Explorer(
+        BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=60, replays=3, log=lambda line: None
+    )
     result = explorer.explore()
     assert result.found
     assert result.minimal.episode.fault_count() == 1
@@ -66,8 +67,9 @@ def test_a_kill_triggered_bug_is_found_and_shrunk_to_one_fault(tmp_path):
 
 def test_a_correct_system_yields_nothing(tmp_path):
     run, runs = fails_when(lambda raw: False)
-    result = Explorer(BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=15,
-                      log=lambda line: None).explore()
+    result = Explorer(
+        BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=15, log=lambda line: None
+    ).explore()
     assert not result.found and result.reproducer is None
     assert 1 <= result.examples <= 15
 
@@ -75,25 +77,36 @@ def test_a_correct_system_yields_nothing(tmp_path):
 def test_the_budget_bounds_the_search(tmp_path):
     clock = FakeClock()
     run, runs = fails_when(lambda raw: False, clock=clock, episode_s=20.0)
-    result = Explorer(BASE, SPEC, tmp_path, budget_s=100, run_episode=run, max_examples=50,
-                      log=lambda line: None, clock=clock).explore()
+    result = Explorer(
+        BASE, SPEC, tmp_path, budget_s=100, run_episode=run, max_examples=50, log=lambda line: None, clock=clock
+    ).explore()
     assert len(runs) <= 6 and result.budget_exhausted
 
 
 def test_a_flaky_failure_is_reported_with_its_rate(tmp_path):
     rng = random.Random(3)
     run, runs = fails_when(lambda raw: has_kill(raw) and rng.random() < 0.5)
-    result = Explorer(BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=60, replays=8,
-                      log=lambda line: None).explore()
+    result = Explorer(
+        BASE, SPEC, tmp_path, budget_s=3600, run_episode=run, max_examples=60, replays=8, log=lambda line: None
+    ).explore()
     assert result.found
     assert 0.0 <= result.replay_failure_rate < 1.0  # not hidden as deterministic
 
 
 def test_episode_scenario_keeps_the_base_and_replaces_faults_and_load():
-    episode = Episode(faults=({"kind": "down", "link": "consumer_redis", "start_s": 2.0, "duration_s": 1.0},),
-                      burst_multiplier=4.0, duplicate_share=0.05, accounts=30, seed=9)
-    raw = episode_scenario(BASE, SPEC, episode, stack={"mode": "attach", "redis_url": "redis://127.0.0.1:1/0",
-                                                       "postgres_url": "postgresql://p@127.0.0.1:2/p"})
+    episode = Episode(
+        faults=({"kind": "down", "link": "consumer_redis", "start_s": 2.0, "duration_s": 1.0},),
+        burst_multiplier=4.0,
+        duplicate_share=0.05,
+        accounts=30,
+        seed=9,
+    )
+    raw = episode_scenario(
+        BASE,
+        SPEC,
+        episode,
+        stack={"mode": "attach", "redis_url": "redis://127.0.0.1:1/0", "postgres_url": "postgresql://p@127.0.0.1:2/p"},
+    )
     scenario = scenario_from_mapping(raw)
     assert scenario.seed == 9 and scenario.load.profile.burst_multiplier == 4.0
     assert scenario.load.generator.duplicate_share == 0.05 and len(scenario.faults) == 1

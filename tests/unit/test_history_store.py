@@ -9,10 +9,10 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+from harness.checkers.timeline import Timeline
 from harness.errors import UsageError
 from harness.history.schema import OPS_COLUMNS, History, Phase, RunMeta
 from harness.history.store import load_history, ops_from_records, save_history
-from harness.checkers.timeline import Timeline
 
 
 def sample() -> History:
@@ -48,7 +48,11 @@ def test_round_trip_gives_equal_frames_and_meta(tmp_path):
     save_history(tmp_path, history)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.parquet", "meta.json", "metrics.csv", "observation"]
     assert sorted(p.name for p in (tmp_path / "observation").iterdir()) == [
-        "balances.parquet", "dead_letters.parquet", "journal.parquet", "lines.parquet"]
+        "balances.parquet",
+        "dead_letters.parquet",
+        "journal.parquet",
+        "lines.parquet",
+    ]
     loaded = load_history(tmp_path)
     assert_histories_equal(history, loaded)
     assert loaded.meta.phases == (Phase("baseline", 0.0, 1.0),)
@@ -67,16 +71,33 @@ def test_without_observation_there_is_no_observation_folder_even_over_an_old_run
 
 
 def test_ops_from_records_sorts_by_time_numbers_ops_and_keeps_invoke_before_completion():
-    ops = ops_from_records([
-        {"time_s": 0.5, "process": "client-0-0", "type": "ok", "f": "submit", "op_id": 1, "event_id": "a",
-         "status_code": 202, "ignored_field": 1},
-        {"time_s": 0.2, "process": "client-0-0", "type": "invoke", "f": "submit", "op_id": 1, "event_id": "a",
-         "amount_minor": 5},
-        {"time_s": 0.5, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 2, "event_id": "b"},
-        {"time_s": 0.3, "process": "nemesis", "type": "ok", "f": "fault_start", "fault_id": 0},
-        {"time_s": 0.9, "process": "client-0-1", "type": "ok", "f": "submit", "op_id": 3, "event_id": "c"},
-        {"time_s": 0.9, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 3, "event_id": "c"},
-    ])
+    ops = ops_from_records(
+        [
+            {
+                "time_s": 0.5,
+                "process": "client-0-0",
+                "type": "ok",
+                "f": "submit",
+                "op_id": 1,
+                "event_id": "a",
+                "status_code": 202,
+                "ignored_field": 1,
+            },
+            {
+                "time_s": 0.2,
+                "process": "client-0-0",
+                "type": "invoke",
+                "f": "submit",
+                "op_id": 1,
+                "event_id": "a",
+                "amount_minor": 5,
+            },
+            {"time_s": 0.5, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 2, "event_id": "b"},
+            {"time_s": 0.3, "process": "nemesis", "type": "ok", "f": "fault_start", "fault_id": 0},
+            {"time_s": 0.9, "process": "client-0-1", "type": "ok", "f": "submit", "op_id": 3, "event_id": "c"},
+            {"time_s": 0.9, "process": "client-0-1", "type": "invoke", "f": "submit", "op_id": 3, "event_id": "c"},
+        ]
+    )
     assert list(ops.columns) == list(OPS_COLUMNS)
     assert ops["index"].tolist() == [0, 1, 2, 3, 4, 5]
     assert ops["time_s"].tolist() == [0.2, 0.3, 0.5, 0.5, 0.9, 0.9]
@@ -152,8 +173,9 @@ def test_missing_files_and_bad_meta_are_named(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps({"seed": 1}))
     with pytest.raises(UsageError, match=r"meta\.json: field 'run_id' is missing"):
         load_history(tmp_path)
-    (tmp_path / "meta.json").write_text(json.dumps({"run_id": "x", "seed": 1, "phases": [{"name": "b", "start_s": 5,
-                                                                                          "end_s": 1}]}))
+    (tmp_path / "meta.json").write_text(
+        json.dumps({"run_id": "x", "seed": 1, "phases": [{"name": "b", "start_s": 5, "end_s": 1}]})
+    )
     with pytest.raises(UsageError, match=r"phase 'b' has start_s=5, end_s=1"):
         load_history(tmp_path)
     (tmp_path / "history.parquet").write_text("not parquet")
@@ -164,8 +186,17 @@ def test_missing_files_and_bad_meta_are_named(tmp_path):
 def test_a_hand_made_history_from_plain_frames_loads(tmp_path):
     """The docs' way: plain pandas frames with object columns, only the columns one has."""
     history = History(
-        ops=pd.DataFrame({"index": [0, 1], "time_s": [0.0, 0.1], "process": ["c", "c"], "type": ["invoke", "ok"],
-                          "f": ["submit", "submit"], "op_id": [1, 1], "event_id": ["e1", "e1"]}),
+        ops=pd.DataFrame(
+            {
+                "index": [0, 1],
+                "time_s": [0.0, 0.1],
+                "process": ["c", "c"],
+                "type": ["invoke", "ok"],
+                "f": ["submit", "submit"],
+                "op_id": [1, 1],
+                "event_id": ["e1", "e1"],
+            }
+        ),
         metrics=pd.DataFrame(),
         observation=None,
         meta=RunMeta(run_id="mine", seed=0),

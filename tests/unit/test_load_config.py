@@ -11,8 +11,12 @@ from harness.load.profile import MicroBurst, Sequence, Steady
 
 
 def config(**overrides):
-    base = dict(api_url="http://127.0.0.1:8000", profile=MicroBurst(base_rate_per_s=10, duration_s=4),
-                t0_monotonic=100.0, ops_dir=Path("/tmp/lc-load/x"))
+    base = dict(
+        api_url="http://127.0.0.1:8000",
+        profile=MicroBurst(base_rate_per_s=10, duration_s=4),
+        t0_monotonic=100.0,
+        ops_dir=Path("/tmp/lc-load/x"),
+    )
     base.update(overrides)
     return LoadRunConfig(**base)
 
@@ -35,8 +39,11 @@ def test_round_trip_through_json():
 
 
 def test_run_s_max_covers_start_profile_and_drain():
-    c = config(start_offset_s=2.0, request_timeout_s=1.0,
-               retry=RetryPolicy(attempts_max=2, wait_s_max=3, resolve_attempts_max=1, resolve_delay_s=0.5))
+    c = config(
+        start_offset_s=2.0,
+        request_timeout_s=1.0,
+        retry=RetryPolicy(attempts_max=2, wait_s_max=3, resolve_attempts_max=1, resolve_delay_s=0.5),
+    )
     assert c.drain_s_max == 2 * 1.0 + 3 + 1 * (1.0 + 0.5)
     assert c.run_s_max == 2.0 + 4 + c.drain_s_max + 10.0
     assert config(duration_s_max=9.0).run_s_max == 9.0

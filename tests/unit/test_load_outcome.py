@@ -1,7 +1,5 @@
 """Tests for harness.load.outcome: answers become ok / fail / info honestly; Retry-After is read right."""
 
-import socket
-
 import pytest
 
 from harness.load.outcome import classify_exception, classify_status, parse_retry_after, retry_wait_s
@@ -45,13 +43,13 @@ class Wrapper(Exception):
     "exc, error",
     [
         (TimeoutError(), "timeout"),
-        (socket.timeout("timed out"), "timeout"),
+        (TimeoutError("timed out"), "timeout"),
         (Timeout(), "timeout"),
         (ConnectionRefusedError(111, "refused"), "connection_refused"),
         (ConnectionResetError(104, "reset"), "connection_reset"),
         (BrokenPipeError(32, "pipe"), "connection_reset"),
         (HTTPConnectionClosed("closed"), "connection_reset"),
-        (Wrapper(socket.timeout("timed out")), "timeout"),
+        (Wrapper(TimeoutError("timed out")), "timeout"),
         (Wrapper(Wrapper(ConnectionRefusedError())), "connection_refused"),
         (ValueError("odd"), "error_ValueError"),
     ],
@@ -73,8 +71,17 @@ def never_called():
 
 @pytest.mark.parametrize(
     "value, seconds",
-    [(None, None), ("", None), ("3", 3.0), (" 120 ", 120.0), ("0.25", 0.25), ("-4", 0.0), ("soon", None),
-     ("inf", None), ("nan", None)],
+    [
+        (None, None),
+        ("", None),
+        ("3", 3.0),
+        (" 120 ", 120.0),
+        ("0.25", 0.25),
+        ("-4", 0.0),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
 )
 def test_retry_after_seconds(value, seconds):
     assert parse_retry_after(value, never_called) == seconds

@@ -124,10 +124,12 @@ def make(schedule, links=None, processes=None, offset_s=0.0):
 
 
 def test_steps_are_recorded_at_their_times_with_offset():
-    schedule = FaultSchedule((
-        ToxicFault(Link.API_REDIS, ToxicType.LATENCY, 5.0, 2.0, attributes={"latency": 200}),
-        ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 6.0, 1.0),
-    ))
+    schedule = FaultSchedule(
+        (
+            ToxicFault(Link.API_REDIS, ToxicType.LATENCY, 5.0, 2.0, attributes={"latency": 200}),
+            ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 6.0, 1.0),
+        )
+    )
     links, processes = FakeLinks(), FakeProcesses()
     nemesis, ops = make(schedule, links, processes, offset_s=10.0)
     nemesis.run(threading.Event())
@@ -145,19 +147,23 @@ def test_steps_are_recorded_at_their_times_with_offset():
 
 
 def test_stop_before_start_at_equal_times():
-    schedule = FaultSchedule((
-        ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 1.0, 1.0),
-        ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 2.0, 1.0),
-    ))
+    schedule = FaultSchedule(
+        (
+            ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 1.0, 1.0),
+            ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, 2.0, 1.0),
+        )
+    )
     steps = timeline(schedule)
     assert [(s.time_s, s.starting) for s in steps] == [(1.0, True), (2.0, False), (2.0, True), (3.0, False)]
 
 
 def test_overlapping_link_downs_enable_only_after_the_last():
-    schedule = FaultSchedule((
-        LinkDown(Link.CONSUMER_REDIS, 1.0, 4.0),
-        LinkDown(Link.CONSUMER_REDIS, 2.0, 1.0),
-    ))
+    schedule = FaultSchedule(
+        (
+            LinkDown(Link.CONSUMER_REDIS, 1.0, 4.0),
+            LinkDown(Link.CONSUMER_REDIS, 2.0, 1.0),
+        )
+    )
     links = FakeLinks()
     nemesis, _ops = make(schedule, links)
     nemesis.run(threading.Event())
@@ -165,10 +171,12 @@ def test_overlapping_link_downs_enable_only_after_the_last():
 
 
 def test_heal_all_undoes_what_is_active_when_stopped_early():
-    schedule = FaultSchedule((
-        ToxicFault(Link.CONSUMER_POSTGRES, ToxicType.RESET_PEER, 1.0, 100.0),
-        ProcessFault(ProcessAction.PAUSE, ProcessTarget.ALL_CONSUMERS, 2.0, 100.0),
-    ))
+    schedule = FaultSchedule(
+        (
+            ToxicFault(Link.CONSUMER_POSTGRES, ToxicType.RESET_PEER, 1.0, 100.0),
+            ProcessFault(ProcessAction.PAUSE, ProcessTarget.ALL_CONSUMERS, 2.0, 100.0),
+        )
+    )
     links, processes = FakeLinks(), FakeProcesses()
     nemesis, ops = make(schedule, links, processes)
     stop = threading.Event()
@@ -193,10 +201,12 @@ def test_heal_all_undoes_what_is_active_when_stopped_early():
 
 
 def test_a_failed_fault_is_recorded_as_info_and_the_run_goes_on():
-    schedule = FaultSchedule((
-        ToxicFault(Link.API_REDIS, ToxicType.LATENCY, 1.0, 1.0, attributes={"latency": 5}),
-        ProcessFault(ProcessAction.KILL, ProcessTarget.API, 3.0, 1.0),
-    ))
+    schedule = FaultSchedule(
+        (
+            ToxicFault(Link.API_REDIS, ToxicType.LATENCY, 1.0, 1.0, attributes={"latency": 5}),
+            ProcessFault(ProcessAction.KILL, ProcessTarget.API, 3.0, 1.0),
+        )
+    )
     nemesis, ops = make(schedule, FakeLinks(fail_on="add"), FakeProcesses())
     nemesis.run(threading.Event())
     assert ops[0]["type"] == "info" and "toxiproxy said no" in ops[0]["value"]
@@ -215,9 +225,9 @@ def test_missing_seams_are_refused_before_the_run():
 
 
 def test_victim_choice_is_seeded():
-    schedule = FaultSchedule(tuple(
-        ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, float(i), 0.5) for i in range(1, 9)
-    ))
+    schedule = FaultSchedule(
+        tuple(ProcessFault(ProcessAction.KILL, ProcessTarget.ONE_CONSUMER, float(i), 0.5) for i in range(1, 9))
+    )
     picks = []
     for _ in range(2):
         nemesis, ops = make(schedule, FakeLinks(), FakeProcesses())

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from harness import files as atomic
 from harness.checkers import CheckConfig, Validity, Verdict, check_all
 from harness.checkers.timeline import Timeline
 from harness.errors import UsageError
 from harness.history.schema import METRICS_COLUMNS, conform
 from harness.history.store import save_history
-from harness import files as atomic
 from harness.report.schema_check import validate
 from harness.report.write import report_command, write_report
 
@@ -32,8 +32,13 @@ EVIL_FAULT = "latency <script>alert('fault')</script> & <img src=x onerror=alert
 def _history(observed: bool = True):
     """80 submits at 10/s, a fault from 3 s to 4 s answered 503, one timeout, one event posted twice."""
     t = Timeline(run_id="r1", seed=3)
-    for name, start, end in (("warmup", 0, 1), ("baseline", 1, 3), ("fault", 3, 4), ("recovery", 4, 8.5),
-                             ("drain", 8.5, 9)):
+    for name, start, end in (
+        ("warmup", 0, 1),
+        ("baseline", 1, 3),
+        ("fault", 3, 4),
+        ("recovery", 4, 8.5),
+        ("drain", 8.5, 9),
+    ):
         t.phase(name, start, end)
     for i in range(80):
         at = i * 0.1
@@ -95,8 +100,14 @@ def test_the_schema_validator_rejects_what_the_schema_forbids(judged):
     broken["verdicts"][0]["validity"] = "fine"
     broken["surprise"] = 1
     errors = validate(broken, SCHEMA)
-    for needle in ("'seed' is missing", "$.exit_code", "$.complete", "$.figures.submits_ok", "$.verdicts[0].validity",
-                   "$.surprise"):
+    for needle in (
+        "'seed' is missing",
+        "$.exit_code",
+        "$.complete",
+        "$.figures.submits_ok",
+        "$.verdicts[0].validity",
+        "$.surprise",
+    ):
         assert any(needle in e for e in errors), (needle, errors)
     with pytest.raises(ValueError, match="pattern"):
         validate("x", {"type": "string", "pattern": "^a"})
@@ -168,8 +179,9 @@ def test_html_escapes_a_malicious_event_id_and_fault_description_and_is_self_con
 
 def test_an_incomplete_history_still_gets_every_file_marked_incomplete(tmp_path):
     history = _history(observed=False)
-    history = replace(history, meta=replace(history.meta, complete=False,
-                                            notes=("the run could not complete: <b>stack died</b>",)))
+    history = replace(
+        history, meta=replace(history.meta, complete=False, notes=("the run could not complete: <b>stack died</b>",))
+    )
     verdicts = check_all(history, CheckConfig())
     files = write_report(tmp_path / "cut", history, verdicts, CheckConfig())
     for path in (files.summary_json, files.junit_xml, files.report_html, files.summary_md):
@@ -216,12 +228,22 @@ def test_a_plot_that_cannot_be_drawn_is_named_on_the_page_and_the_files_are_stil
 
 def test_a_prediction_is_laid_over_the_measured_backlog(tmp_path):
     history = _history()
-    predicted = conform(pd.DataFrame({"time_s": [0.0, 1.0, 2.0, 3.0], "metric": ["ledger_backlog_events"] * 4,
-                                      "partition": [None] * 4, "value": [0.0, 4.0, 9.0, 2.0]}),
-                        METRICS_COLUMNS, "metrics")
+    predicted = conform(
+        pd.DataFrame(
+            {
+                "time_s": [0.0, 1.0, 2.0, 3.0],
+                "metric": ["ledger_backlog_events"] * 4,
+                "partition": [None] * 4,
+                "value": [0.0, 4.0, 9.0, 2.0],
+            }
+        ),
+        METRICS_COLUMNS,
+        "metrics",
+    )
     prediction = SimpleNamespace(metrics=predicted, latency_ms_p50=10.0, latency_ms_p95=20.0, latency_ms_p99=30.0)
-    files = write_report(tmp_path, history, (Verdict("slo", Validity.VALID, "holds"),), CheckConfig(),
-                         prediction=prediction)
+    files = write_report(
+        tmp_path, history, (Verdict("slo", Validity.VALID, "holds"),), CheckConfig(), prediction=prediction
+    )
     html = files.report_html.read_text()
     assert "Capacity model against measurement" in html
     assert len(re.findall(r"<img ", html)) == 2
@@ -259,8 +281,12 @@ def test_a_run_that_recorded_nothing_still_gets_a_valid_report(tmp_path):
     from harness.history.schema import History, RunMeta, empty_frame
     from harness.history.store import ops_from_records
 
-    history = History(ops=ops_from_records([]), metrics=empty_frame(METRICS_COLUMNS), observation=None,
-                      meta=RunMeta(run_id="empty", seed=1, complete=False, notes=("the stack died",)))
+    history = History(
+        ops=ops_from_records([]),
+        metrics=empty_frame(METRICS_COLUMNS),
+        observation=None,
+        meta=RunMeta(run_id="empty", seed=1, complete=False, notes=("the stack died",)),
+    )
     files = write_report(tmp_path, history, check_all(history, CheckConfig()), CheckConfig())
     assert files.exit_code == 3 and files.problems == ()
     summary = json.loads(files.summary_json.read_text())

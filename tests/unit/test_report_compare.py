@@ -12,12 +12,28 @@ from harness.errors import UsageError
 from harness.report.compare import compare_command, compare_summaries
 
 BASE = {
-    "schema_version": 1, "run_id": "a", "scenario": "steady", "seed": 1, "complete": True, "outcome": "pass",
-    "figures": {"latency_ms_p50": 10.0, "latency_ms_p95": 40.0, "latency_ms_p99": 100.0,
-                "throughput_per_s_offered": 200.0, "throughput_per_s_accepted": 200.0,
-                "throughput_per_s_posted": 198.0, "ops_indeterminate": 0, "backlog_events_peak": 50.0, "drain_s": 1.0},
-    "verdicts": [{"name": "no_double_posting", "validity": "valid"}, {"name": "slo", "validity": "valid"},
-                 {"name": "ordering", "validity": "invalid"}],
+    "schema_version": 1,
+    "run_id": "a",
+    "scenario": "steady",
+    "seed": 1,
+    "complete": True,
+    "outcome": "pass",
+    "figures": {
+        "latency_ms_p50": 10.0,
+        "latency_ms_p95": 40.0,
+        "latency_ms_p99": 100.0,
+        "throughput_per_s_offered": 200.0,
+        "throughput_per_s_accepted": 200.0,
+        "throughput_per_s_posted": 198.0,
+        "ops_indeterminate": 0,
+        "backlog_events_peak": 50.0,
+        "drain_s": 1.0,
+    },
+    "verdicts": [
+        {"name": "no_double_posting", "validity": "valid"},
+        {"name": "slo", "validity": "valid"},
+        {"name": "ordering", "validity": "invalid"},
+    ],
 }
 
 
@@ -36,18 +52,21 @@ def _write(folder, summary):
     return folder
 
 
-@pytest.mark.parametrize("path, value, regression", [
-    (("figures", "latency_ms_p99"), 109.0, False),  # +9 %: below the threshold
-    (("figures", "latency_ms_p99"), 111.0, True),  # +11 %
-    (("figures", "latency_ms_p50"), 5.0, False),  # better
-    (("figures", "throughput_per_s_accepted"), 181.0, False),  # -9.5 %
-    (("figures", "throughput_per_s_accepted"), 179.0, True),  # -10.5 %
-    (("figures", "throughput_per_s_offered"), 100.0, False),  # the offered load is input, not a result
-    (("figures", "backlog_events_peak"), 5000.0, False),  # shown, not gated
-    (("verdicts", 1, "validity"), "unknown", True),  # valid -> unknown
-    (("verdicts", 0, "validity"), "invalid", True),  # valid -> invalid
-    (("verdicts", 2, "validity"), "valid", False),  # invalid -> valid: better
-])
+@pytest.mark.parametrize(
+    "path, value, regression",
+    [
+        (("figures", "latency_ms_p99"), 109.0, False),  # +9 %: below the threshold
+        (("figures", "latency_ms_p99"), 111.0, True),  # +11 %
+        (("figures", "latency_ms_p50"), 5.0, False),  # better
+        (("figures", "throughput_per_s_accepted"), 181.0, False),  # -9.5 %
+        (("figures", "throughput_per_s_accepted"), 179.0, True),  # -10.5 %
+        (("figures", "throughput_per_s_offered"), 100.0, False),  # the offered load is input, not a result
+        (("figures", "backlog_events_peak"), 5000.0, False),  # shown, not gated
+        (("verdicts", 1, "validity"), "unknown", True),  # valid -> unknown
+        (("verdicts", 0, "validity"), "invalid", True),  # valid -> invalid
+        (("verdicts", 2, "validity"), "valid", False),  # invalid -> valid: better
+    ],
+)
 def test_compare_gates_on_regressions_past_the_threshold_only(tmp_path, path, value, regression):
     a = _write(tmp_path / "a", BASE)
     b = _write(tmp_path / "b", _changed(path, value))

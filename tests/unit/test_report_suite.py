@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -16,13 +16,17 @@ from harness.checkers.timeline import Timeline
 from harness.errors import StackError, UsageError
 from harness.run.suite import suite_command
 
-NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _scenario(name):
-    return {"name": name, "seed": 7, "duration_s_max": 60,
-            "load": {"profile": {"kind": "steady", "base_rate_per_s": 50, "duration_s": 8}},
-            "phases": {"warmup_s": 2, "drain_s_max": 20}}
+    return {
+        "name": name,
+        "seed": 7,
+        "duration_s_max": 60,
+        "load": {"profile": {"kind": "steady", "base_rate_per_s": 50, "duration_s": 8}},
+        "phases": {"warmup_s": 2, "drain_s_max": 20},
+    }
 
 
 def _folder(tmp_path, names, broken=()):
@@ -49,8 +53,12 @@ def _fake_engine(monkeypatch, results):
         t.phase("baseline", 0, 2)
         t.ok("e1", at=0.5)
         history = t.build()
-        history = history.__class__(history.ops, history.metrics, history.observation,
-                                    history.meta.__class__(**{**history.meta.__dict__, "scenario": scenario.name}))
+        history = history.__class__(
+            history.ops,
+            history.metrics,
+            history.observation,
+            history.meta.__class__(**{**history.meta.__dict__, "scenario": scenario.name}),
+        )
         validity = Validity.VALID if result == 0 else Validity.INVALID
         verdicts = (Verdict("no_lost_ack", validity, "holds" if result == 0 else "violated: <lost>"),)
         run_dir = options.reports_dir / history.meta.run_id
@@ -74,7 +82,9 @@ def test_a_scenario_that_does_not_validate_stops_the_suite_before_anything_runs(
 
 def test_the_suite_runs_every_scenario_in_order_and_exits_with_the_worst_code(tmp_path, monkeypatch):
     folder = _folder(tmp_path, ["c_down", "a_pass", "b_violated"])
-    calls = _fake_engine(monkeypatch, {"a_pass": 0, "b_violated": 1, "c_down": StackError("redis-server <b>not</b> found")})
+    calls = _fake_engine(
+        monkeypatch, {"a_pass": 0, "b_violated": 1, "c_down": StackError("redis-server <b>not</b> found")}
+    )
     out = io.StringIO()
     code = suite_command(folder, tmp_path / "ci" / "junit.xml", tmp_path / "reports", out=out, now=NOW)
     assert code == 3, out.getvalue()
@@ -84,8 +94,11 @@ def test_the_suite_runs_every_scenario_in_order_and_exits_with_the_worst_code(tm
     assert [s.get("name") for s in suites] == ["a_pass", "b_violated", "c_down"]
     assert suites[0].get("failures") == "0" and suites[0].get("errors") == "0"
     assert suites[1].find("testcase/failure").get("message") == "INVALID: violated: <lost>"
-    assert suites[2].find("testcase[@name='run_complete']/error").text.startswith(
-        "the run could not start: redis-server <b>not</b> found")
+    assert (
+        suites[2]
+        .find("testcase[@name='run_complete']/error")
+        .text.startswith("the run could not start: redis-server <b>not</b> found")
+    )
     suite_dir = tmp_path / "reports" / "suite-20260102T030405Z"
     assert (suite_dir / "junit.xml").read_bytes() == (tmp_path / "ci" / "junit.xml").read_bytes()
     index = (suite_dir / "index.html").read_text()

@@ -20,8 +20,16 @@ BASE = {
     "name": "t",
     "seed": 3,
     "load": {"profile": {"kind": "steady", "base_rate_per_s": 10, "duration_s": 20}},
-    "faults": [{"kind": "toxic", "link": "api_redis", "toxic": "latency", "attributes": {"latency": 100},
-                "start_s": 5, "duration_s": 2}],
+    "faults": [
+        {
+            "kind": "toxic",
+            "link": "api_redis",
+            "toxic": "latency",
+            "attributes": {"latency": 100},
+            "start_s": 5,
+            "duration_s": 2,
+        }
+    ],
 }
 
 
@@ -86,16 +94,37 @@ def test_errors_name_the_field(path, value, expected):
 
 
 def test_repeat_expands_a_kill_loop():
-    data = with_("faults", [{"kind": "process", "action": "kill", "target": "one_consumer",
-                             "start_s": 4, "duration_s": 1, "repeat": {"count": 3, "every_s": 2}}])
+    data = with_(
+        "faults",
+        [
+            {
+                "kind": "process",
+                "action": "kill",
+                "target": "one_consumer",
+                "start_s": 4,
+                "duration_s": 1,
+                "repeat": {"count": 3, "every_s": 2},
+            }
+        ],
+    )
     faults = scenario_from_mapping(data).faults.faults
     assert [f.start_s for f in faults] == [4, 6, 8]
     assert all(isinstance(f, ProcessFault) and f.action is ProcessAction.KILL for f in faults)
 
 
 def test_overlapping_repeats_are_refused():
-    data = with_("faults", [{"kind": "down", "link": "consumer_redis", "start_s": 4, "duration_s": 3,
-                             "repeat": {"count": 2, "every_s": 1}}])
+    data = with_(
+        "faults",
+        [
+            {
+                "kind": "down",
+                "link": "consumer_redis",
+                "start_s": 4,
+                "duration_s": 3,
+                "repeat": {"count": 2, "every_s": 1},
+            }
+        ],
+    )
     with pytest.raises(ScenarioError, match="repeat.every_s: 1 is shorter than duration_s"):
         scenario_from_mapping(data)
 
@@ -107,8 +136,9 @@ def test_down_fault():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,9 +174,16 @@ def test_phases_of_a_full_and_of_an_interrupted_run():
     scenario = scenario_from_mapping(BASE)  # load 20 s, one fault at 5 s for 2 s, warm-up 2 s
     full = phases_of(scenario, 2.0, 22.0, 25.0)
     assert [(p.name, p.start_s, p.end_s) for p in full] == [
-        ("warmup", 2.0, 4.0), ("baseline", 4.0, 7.0), ("fault", 7.0, 9.0), ("recovery", 9.0, 22.0),
-        ("drain", 22.0, 25.0)]
+        ("warmup", 2.0, 4.0),
+        ("baseline", 4.0, 7.0),
+        ("fault", 7.0, 9.0),
+        ("recovery", 9.0, 22.0),
+        ("drain", 22.0, 25.0),
+    ]
     cut = phases_of(scenario, 2.0, 8.0, None)  # interrupted inside the fault
     assert [(p.name, p.start_s, p.end_s) for p in cut] == [
-        ("warmup", 2.0, 4.0), ("baseline", 4.0, 7.0), ("fault", 7.0, 8.0)]
+        ("warmup", 2.0, 4.0),
+        ("baseline", 4.0, 7.0),
+        ("fault", 7.0, 8.0),
+    ]
     assert all(p.start_s <= p.end_s for p in cut)
