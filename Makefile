@@ -15,6 +15,7 @@ test:
 	LEDGERCHAOS_WITH_CHROMIUM=1 bash scripts/setup.sh
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -q -n 2 --dist worksteal --durations=15 tests
 
 # No stack: pure logic, in-memory fakes, the Locust child against the stub API.
@@ -22,6 +23,7 @@ test-fast:
 	bash scripts/setup.sh
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -q -n 2 --durations=10 tests -m "not integration"
 
 bench: setup

@@ -39,7 +39,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, write: Callable[[str], None]) -> Path:
+def write_atomic(path: Path, write: Callable[[str], object]) -> Path:
     """Let write(temp_path) produce the file (pandas, pyarrow...), then fsync and rename it over path."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")

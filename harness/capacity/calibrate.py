@@ -44,7 +44,7 @@ def base_config_from(history: History, base: ModelConfig | None = None) -> Model
     if base is not None:
         return base
     system: Mapping[str, Any] = dict(history.meta.extra.get("system", {}) or {})
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for ours, theirs in (("consumers", "consumers"), ("partitions", "partitions"),
                          ("batch_size_max", "batch_size"), ("backlog_high_water_events", "high_water_mark")):  # fmt: skip
         if theirs in system:
@@ -69,6 +69,7 @@ def _features(latency_s: np.ndarray, backlog: np.ndarray) -> np.ndarray:
 def _simulated_features(config: ModelConfig, arrivals_s: np.ndarray, duration_s: float,
                         faults: FaultSchedule | None, seed: int, basis: str) -> np.ndarray:  # fmt: skip
     p = simulate_arrivals(config, arrivals_s.tolist(), duration_s, faults, seed)
+    assert p.trace is not None  # simulate_arrivals keeps the trace unless asked not to
     m = p.metrics
     backlog = m.loc[(m["metric"] == BACKLOG_METRIC) & m["partition"].isna(), "value"].to_numpy(float)
     return _features(p.trace.latency_s_to(basis), backlog)
@@ -153,12 +154,13 @@ def predict_run(config: ModelConfig, history: History, faults: FaultSchedule | N
 
 
 def _error(predicted: float | None, measured: float | None) -> dict:
-    ok = predicted is not None and measured is not None and math.isfinite(predicted) and math.isfinite(measured)
+    if predicted is None or measured is None or not (math.isfinite(predicted) and math.isfinite(measured)):
+        return {"predicted": predicted, "measured": measured, "error": None, "error_rel": None}
     return {
         "predicted": predicted,
         "measured": measured,
-        "error": (predicted - measured) if ok else None,
-        "error_rel": ((predicted - measured) / measured) if ok and measured != 0 else None,
+        "error": predicted - measured,
+        "error_rel": (predicted - measured) / measured if measured != 0 else None,
     }
 
 

@@ -117,7 +117,7 @@ def _backlog_total(history: History) -> tuple[np.ndarray, np.ndarray]:
     rows = metrics[metrics["metric"] == BACKLOG_METRIC]
     totals = rows[rows["partition"].isna()]
     if not len(totals):
-        totals = rows.groupby("time_s", as_index=False)["value"].sum()
+        totals = rows.groupby("time_s", as_index=False).agg(value=("value", "sum"))
     totals = totals.sort_values("time_s")
     return totals["time_s"].to_numpy(float), totals["value"].to_numpy(float)
 

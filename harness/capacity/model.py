@@ -33,6 +33,7 @@ from harness.capacity.config import (
     NoScaling,
     Ownership,
     PredictiveScaling,
+    ReactiveScaling,
     Workers,
     make_batch_sampler,
     make_sampler,
@@ -144,7 +145,7 @@ class _Sim:
         self.start_s = [nan] * n
         self.done_s = [nan] * n
         self.outcome = bytearray(n)  # Outcome values; 0 = pending
-        self.queues = [deque() for _ in range(config.partitions)]
+        self.queues: list[deque[int]] = [deque() for _ in range(config.partitions)]
         self.all_parts = list(range(config.partitions))
         self.shared = config.ownership is Ownership.SHARED
         self.idle_shared: list = []
@@ -628,15 +629,17 @@ class _Sim:
     def _scaler(self):
         env = self.env
         policy = self.config.scaling
+        assert not isinstance(policy, NoScaling)  # the scaler process starts only under a scaling policy
         last_change_s = -math.inf
         window = RateWindow(policy) if isinstance(policy, PredictiveScaling) else None
         while True:
             yield env.timeout(policy.interval_s)
             now = env.now
             current = self.provisioned()
-            if window is None:
+            if isinstance(policy, ReactiveScaling):
                 target = reactive_target(policy, current, self.backlog, now - last_change_s)
             else:
+                assert window is not None  # made above for every predictive policy
                 window.add(now, self.offered)
                 forecast_per_s = window.forecast(now + policy.horizon_s)
                 target = predictive_target(policy, current, forecast_per_s, self.backlog, now - last_change_s)

@@ -222,6 +222,7 @@ def compare_plans(study: PlanStudy, progress: Callable[[str, int], None] | None 
                 m = prediction.metrics
                 keep = ((m["metric"] == BACKLOG_METRIC) & m["partition"].isna()) | (m["metric"] == CONSUMERS_METRIC)
                 timeline = m.loc[keep, ["time_s", "metric", "value"]].reset_index(drop=True)
+        assert timeline is not None  # a study has at least one replication (checked in its __post_init__)
         frame = pd.DataFrame(rows)
         met = int(frame["slo_met"].sum())
         attainment = met / len(frame)

@@ -46,7 +46,8 @@ class RateWindow:
     """The arrival rate of the last window_s, one point per interval (a bounded deque)."""
 
     def __init__(self, policy: PredictiveScaling) -> None:
-        self.points: deque = deque(maxlen=max(2, int(round(policy.window_s / policy.interval_s))))
+        self.window_points = max(2, int(round(policy.window_s / policy.interval_s)))
+        self.points: deque[tuple[float, float]] = deque(maxlen=self.window_points)
         self.interval_s = policy.interval_s
         self._offered_before = 0
 
@@ -60,7 +61,7 @@ class RateWindow:
         # half the window is in; until then use the mean rate.
         if not self.points:
             return 0.0
-        if len(self.points) * 2 >= self.points.maxlen:
+        if len(self.points) * 2 >= self.window_points:
             return linear_forecast(self.points, at_s)
         return sum(r for _, r in self.points) / len(self.points)
 

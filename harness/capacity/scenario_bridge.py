@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.capacity.config import ModelConfig
+from harness.capacity.config import ModelConfig, NoScaling
 from harness.capacity.model import simulate
 from harness.capacity.prediction import Prediction
 from harness.capacity.skew import partition_weights
@@ -25,7 +25,7 @@ def config_for_system(system: Any, generator: Any = None, base: ModelConfig | No
     """base (service times, policies) with the scenario system's structure: consumers, partitions,
     batch size, high-water mark; and, given the load's GeneratorConfig, its hot-key partition skew."""
     base = base or ModelConfig()
-    changes = {
+    changes: dict[str, Any] = {
         "consumers": int(system.consumers),
         "partitions": int(system.partitions),
         "batch_size_max": int(system.batch_size),
@@ -36,7 +36,9 @@ def config_for_system(system: Any, generator: Any = None, base: ModelConfig | No
     elif base.partition_weights is not None and len(base.partition_weights) != int(system.partitions):
         changes["partition_weights"] = None
     scaling = base.scaling
-    if hasattr(scaling, "consumers_min") and not scaling.consumers_min <= changes["consumers"] <= scaling.consumers_max:
+    if not isinstance(scaling, NoScaling) and not (
+        scaling.consumers_min <= changes["consumers"] <= scaling.consumers_max
+    ):
         raise ValueError(
             f'"consumers" ({changes["consumers"]}) of the scenario is outside the base scaling bounds '
             f"[{scaling.consumers_min}, {scaling.consumers_max}]; change one of them"

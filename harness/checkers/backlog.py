@@ -12,6 +12,8 @@ reported); no samples at all is UNKNOWN.
 
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 
 from harness.checkers.common import unknown
@@ -52,7 +54,7 @@ def backlog_bounded(history: History, config: CheckConfig, facts=None) -> Verdic
                 NAME, Validity.VALID, "nothing judged: no backlog_events_max set and no samples", counts, {}, ()
             )
         return unknown(NAME, "cannot judge: no backlog samples in the metrics (ledger_backlog_events)", counts)
-    peak_time_s = float(series.idxmax())
+    peak_time_s = float(cast(float, series.idxmax()))  # pandas-stubs say Hashable; this index is seconds
     peak = float(series.max())
     figures = {"backlog_events_peak": peak, "backlog_events_peak_time_s": peak_time_s}
     if bound is None:
@@ -79,7 +81,8 @@ def backlog_bounded(history: History, config: CheckConfig, facts=None) -> Verdic
     first_s, last_s = float(over.index.min()), float(over.index.max())
     figures["over_bound_s"] = last_s - first_s
     samples = tuple(
-        {"time_s": round(float(t), 3), "backlog_events": float(v)} for t, v in over.head(EVIDENCE_SAMPLES).items()
+        {"time_s": round(float(t), 3), "backlog_events": float(v)}
+        for t, v in zip(over.index.to_numpy()[:EVIDENCE_SAMPLES], over.to_numpy()[:EVIDENCE_SAMPLES])
     )
     evidence = (
         Evidence(

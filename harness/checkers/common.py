@@ -69,7 +69,7 @@ def verdict(
     return Verdict(name, Validity.INVALID, f"violated: {what}: {violations}; {judged}", counts, figures or {}, evidence)
 
 
-def first_in_order(mask: np.ndarray, order: Sequence[float]) -> np.ndarray:
+def first_in_order(mask: np.ndarray, order: np.ndarray | Sequence[float]) -> np.ndarray:
     """Positions where mask is true, earliest `order` first (at most EVIDENCE_MAX of them)."""
     positions = np.flatnonzero(mask)
     if len(positions) == 0:

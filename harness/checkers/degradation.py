@@ -87,15 +87,12 @@ def fault_windows(history: History) -> list[FaultWindow]:
     )
     stops = nem.loc[nem["f"] == OpF.FAULT_STOP.value].groupby("fault_id")["time_s"].max()
     windows = []
-    for fault_id, row in starts.iterrows():
+    for fault_id, start_s, fault in zip(starts.index.to_numpy(), starts["start_s"], starts["fault"]):
         stop = stops.get(fault_id)
-        stopped = stop is not None and not pd.isna(stop) and stop >= row["start_s"]
-        description = row["fault"] if isinstance(row["fault"], str) else f"fault {fault_id}"
-        windows.append(
-            FaultWindow(
-                int(fault_id), float(row["start_s"]), float(stop) if stopped else end_s, bool(stopped), description
-            )
-        )
+        stopped = stop is not None and not pd.isna(stop) and stop >= start_s
+        description = fault if isinstance(fault, str) else f"fault {fault_id}"
+        stop_s = float(stop) if stop is not None and stopped else end_s
+        windows.append(FaultWindow(int(fault_id), float(start_s), stop_s, bool(stopped), description))
     return sorted(windows, key=lambda w: (w.start_s, w.fault_id))
 
 
@@ -342,6 +339,7 @@ def _judge_recovery(
         ok = np.searchsorted(ok_s, t + window_s, side="left") - np.searchsorted(ok_s, t, side="left")
         if open_model:
             offered = np.searchsorted(offered_s, t + window_s, side="left") - np.searchsorted(offered_s, t, side="left")
+            assert base_ratio is not None  # the early return above leaves no open model without a baseline ratio
             target = config.recovery_share * base_ratio * offered
             judged = offered > 0
         else:

@@ -271,7 +271,7 @@ class Facts:
     @cached_property
     def journal(self) -> pd.DataFrame:
         """Per journal row (same order as the observation's journal): seq, ev (event code), body (hash)."""
-        journal = self.history.observation.journal
+        journal = self.history.observed.journal
         ev = self.codes["journal"]
         return pd.DataFrame({"seq": journal["seq"].to_numpy(dtype="int64"), "ev": ev, "body": body_hash(journal, ev)})
 

@@ -49,7 +49,7 @@ def no_double_posting(history: History, config: CheckConfig, facts: Facts | None
     sizes = repeated.groupby("ev", sort=False).agg(
         rows=("seq", "size"), seq_first=("seq", "min"), position=("position", "first")
     )
-    names = history.observation.journal["event_id"]
+    names = history.observed.journal["event_id"]
     items = []
     for ev, row in sizes.sort_values("seq_first").head(10).iterrows():
         seqs = sorted(repeated.loc[repeated["ev"] == ev, "seq"].tolist())
@@ -154,7 +154,7 @@ def no_phantom(history: History, config: CheckConfig, facts: Facts | None = None
     problems[other_body] = "posted with a body that was never submitted under this id"
     problems[never] = "posted, but this event id was never submitted"
     bad = never | other_body | posted_invalid | posted_failed
-    names = history.observation.journal["event_id"]
+    names = history.observed.journal["event_id"]
     items = [
         (names.iloc[i], f"{problems[i]} (journal seq {journal['seq'].iloc[i]})")
         for i in first_in_order(bad, journal["seq"].to_numpy())
@@ -188,7 +188,7 @@ def dead_letters_accounted(history: History, config: CheckConfig, facts: Facts |
     lacking = needs_observation(name, facts)
     if lacking:
         return lacking
-    letters = history.observation.dead_letters.reset_index(drop=True)
+    letters = history.observed.dead_letters.reset_index(drop=True)
     ev = facts.codes["dead_letters"]
     reason = letters["reason"]
     no_reason = (reason.isna() | (reason.str.strip() == "")).to_numpy(dtype=bool, na_value=True)

@@ -30,7 +30,7 @@ def _small_codes(*columns: pd.Series) -> tuple:
 
 def _label(frame: pd.DataFrame, keys: np.ndarray, wanted, columns: tuple) -> dict:
     """For each wanted key, the given columns' values in the first row carrying it."""
-    out = {}
+    out: dict = {}
     if len(wanted) == 0:
         return out
     first = pd.Series(np.arange(len(keys))).groupby(keys).first()
@@ -47,7 +47,7 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     lacking = needs_observation(name, facts)
     if lacking:
         return lacking
-    lines = history.observation.lines
+    lines = history.observed.lines
     ev = facts.codes["lines"]
     (currency,), width = _small_codes(lines["currency"])
     group = ev * width + currency
@@ -57,7 +57,7 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     items = [
         (labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0") for g in bad_groups[:EVIDENCE_MAX]
     ]
-    balances = history.observation.balances
+    balances = history.observed.balances
     per_currency = balances.groupby("currency", sort=True)["balance_minor"].sum()
     off = per_currency[per_currency != 0]
     evidence = list(evidence_for(facts, items))
@@ -88,8 +88,8 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
     lacking = needs_observation(name, facts)
     if lacking:
         return lacking
-    lines = history.observation.lines
-    balances = history.observation.balances
+    lines = history.observed.lines
+    balances = history.observed.balances
     (account_l, account_b), _ = _small_codes(lines["account"], balances["account"])
     (currency_l, currency_b), width = _small_codes(lines["currency"], balances["currency"])
     cell_l = account_l * width + currency_l
@@ -129,7 +129,7 @@ def replay_equals_projection(history: History, config: CheckConfig, facts: Facts
         (lines["event_id"].iloc[i], "has lines but is not in the journal") for i in np.flatnonzero(orphan_lines)[:5]
     ]
     items += [
-        (history.observation.journal["event_id"].iloc[i], "is in the journal but has no lines")
+        (history.observed.journal["event_id"].iloc[i], "is in the journal but has no lines")
         for i in np.flatnonzero(bare_events)[:5]
     ]
     evidence.extend(evidence_for(facts, items))

@@ -35,7 +35,7 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
     lacking = needs_observation(name, facts)
     if lacking:
         return lacking
-    observed = history.observation.journal
+    observed = history.observed.journal
     keyed = observed["key"].notna().to_numpy(dtype=bool, na_value=False)
     journal = facts.journal.assign(key_h=hash_column(observed["key"]), position=np.arange(len(observed)))
     journal = journal.loc[keyed].sort_values("seq", kind="stable")

@@ -28,9 +28,9 @@ _PERCENTILES = (("latency_ms_p50", 50.0), ("latency_ms_p95", 95.0), ("latency_ms
 def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
     """Latency percentiles and throughput of ok submits against the configured bounds (see module doc)."""
     facts = facts if facts is not None else Facts(history)
-    lacking = needs_ops(NAME, facts)
-    if lacking:
-        return lacking
+    no_ops = needs_ops(NAME, facts)
+    if no_ops:
+        return no_ops
     attempts = facts.attempts
     submits = attempts.loc[attempts["submit"].to_numpy()]
     ok = submits["done"].to_numpy() == DONE_OK
@@ -52,9 +52,9 @@ def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Ve
         figures["load_span_s"] = span_s
 
     bounds = [(f"{figure}_max", figure) for figure, _ in _PERCENTILES]
-    breaches = []
-    lacking = []
-    judged = []
+    breaches: list[str] = []
+    lacking: list[str] = []
+    judged: list[str] = []
     for bound_name, figure in bounds:
         bound = getattr(config, bound_name)
         if bound is None:

@@ -330,21 +330,21 @@ def balances_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with(history: History, **tables) -> History:
-    return replace(history, observation=replace(history.observation, **tables))
+    return replace(history, observation=replace(history.observed, **tables))
 
 
 def _acked_posted(history: History) -> np.ndarray:
     ops = history.ops
     ok_ids = ops.loc[(ops["type"] == "ok").to_numpy(dtype=bool, na_value=False), "event_id"]
-    journal = history.observation.journal
-    dead = history.observation.dead_letters["event_id"]
+    journal = history.observed.journal
+    dead = history.observed.dead_letters["event_id"]
     mask = journal["event_id"].isin(ok_ids) & ~journal["event_id"].isin(dead)
     return np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
 
 
 def plant_duplicate_posting(history: History, rng: np.random.Generator) -> History:
     """One event posted a second time (later seq), its lines and balances too."""
-    obs = history.observation
+    obs = history.observed
     row = obs.journal.iloc[[int(rng.integers(len(obs.journal)))]].copy()
     row["seq"] = int(obs.journal["seq"].max()) + 1
     journal = pd.concat([obs.journal, row], ignore_index=True)
@@ -355,7 +355,7 @@ def plant_duplicate_posting(history: History, rng: np.random.Generator) -> Histo
 
 def plant_lost_ack(history: History, rng: np.random.Generator) -> History:
     """One acknowledged event that never reached the ledger: no journal row, no lines, not dead-lettered."""
-    obs = history.observation
+    obs = history.observed
     victim = obs.journal["event_id"].iloc[int(rng.choice(_acked_posted(history)))]
     journal = obs.journal.loc[obs.journal["event_id"] != victim].reset_index(drop=True)
     lines = obs.lines.loc[obs.lines["event_id"] != victim].reset_index(drop=True)
@@ -364,7 +364,7 @@ def plant_lost_ack(history: History, rng: np.random.Generator) -> History:
 
 def plant_swapped_pair(history: History, rng: np.random.Generator) -> History:
     """Two events of one key applied in the wrong order, the first acknowledged before the second was invoked."""
-    obs = history.observation
+    obs = history.observed
     ops = history.ops
     invokes = ops.loc[(ops["type"] == "invoke").to_numpy(dtype=bool, na_value=False)]
     first_invoke = invokes.groupby("event_id")["time_s"].min()
@@ -389,7 +389,7 @@ def plant_swapped_pair(history: History, rng: np.random.Generator) -> History:
 
 def plant_unbalanced_line(history: History, rng: np.random.Generator) -> History:
     """One credit line off by one minor unit; the projection follows the lines."""
-    obs = history.observation
+    obs = history.observed
     credits = np.flatnonzero((obs.lines["amount_minor"] > 0).to_numpy())
     i = int(rng.choice(credits))
     amounts = obs.lines["amount_minor"].to_numpy().copy()
@@ -400,7 +400,7 @@ def plant_unbalanced_line(history: History, rng: np.random.Generator) -> History
 
 def plant_projection_drift(history: History, rng: np.random.Generator) -> History:
     """One event's lines applied twice to the balance table (not to the journal): sums stay zero."""
-    obs = history.observation
+    obs = history.observed
     victim = obs.journal["event_id"].iloc[int(rng.integers(len(obs.journal)))]
     extra = obs.lines.loc[obs.lines["event_id"] == victim]
     balances = balances_from_lines(pd.concat([obs.lines, extra], ignore_index=True))
@@ -418,7 +418,7 @@ def plant_phantom(history: History, rng: np.random.Generator) -> History:
     if len(invokes) == 0:
         raise ValueError("no failed event to post")
     op = invokes.iloc[int(rng.integers(len(invokes)))]
-    obs = history.observation
+    obs = history.observed
     row = pd.DataFrame(
         [
             {
@@ -447,7 +447,7 @@ def plant_phantom(history: History, rng: np.random.Generator) -> History:
 
 def plant_dead_letter_without_reason(history: History, rng: np.random.Generator) -> History:
     """One dead letter whose reason is missing."""
-    letters = history.observation.dead_letters
+    letters = history.observed.dead_letters
     if len(letters) == 0:
         raise ValueError("no dead letter to spoil")
     reason = letters["reason"].copy()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -153,7 +153,7 @@ def conform(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.D
     for name, dtype in columns.items():
         if name in frame.columns:
             try:
-                out[name] = frame[name].astype(dtype)
+                out[name] = frame[name].astype(cast(Any, dtype))  # pandas-stubs accept only literal dtype names
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{table}.{name}: cannot be read as {dtype}: {exc}") from exc
         elif dtype in ("int64", "float64") and name in _REQUIRED:
@@ -224,3 +224,11 @@ class History:
     metrics: pd.DataFrame
     observation: Observation | None
     meta: RunMeta
+
+    @property
+    def observed(self) -> Observation:
+        """The observation, for code that has already made sure there is one (a checker after
+        `needs_observation`); a history without one is a bug in the caller, said plainly."""
+        if self.observation is None:
+            raise ValueError("this history holds no observation of the ledger: ask needs_observation() first")
+        return self.observation

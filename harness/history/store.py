@@ -23,6 +23,7 @@ import json
 import math
 import shutil
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,10 @@ _OBSERVATION_REQUIRED: Mapping[str, tuple] = {
 # -- writing -------------------------------------------------------------------------------
 
 
+def _write_parquet(frame: pd.DataFrame, path: str) -> None:
+    frame.to_parquet(path, index=False)
+
+
 def save_history(run_dir: Path, history: History) -> None:
     """Write history into run_dir (created if needed), each file atomically.
 
@@ -97,7 +102,7 @@ def save_history(run_dir: Path, history: History) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ops = _conform_any(history.ops, OPS_COLUMNS, "ops")
-    write_atomic(run_dir / OPS_FILE, lambda p: ops.to_parquet(p, index=False))
+    write_atomic(run_dir / OPS_FILE, partial(_write_parquet, ops))
     metrics = _conform_any(history.metrics, METRICS_COLUMNS, "metrics")
     write_atomic(run_dir / METRICS_FILE, lambda p: metrics.to_csv(p, index=False))
     observation_dir = run_dir / OBSERVATION_DIR
@@ -110,7 +115,7 @@ def save_history(run_dir: Path, history: History) -> None:
         observation_dir.mkdir(exist_ok=True)
         for name, (file_name, columns) in OBSERVATION_FILES.items():
             frame = _conform_any(getattr(history.observation, name), columns, name)
-            write_atomic(observation_dir / file_name, lambda p, f=frame: f.to_parquet(p, index=False))
+            write_atomic(observation_dir / file_name, partial(_write_parquet, frame))
         fsync_dir(observation_dir)
     text = json.dumps(history.meta.to_json(), indent=2, sort_keys=True, default=str)
     write_atomic(run_dir / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
