@@ -56,11 +56,11 @@ fi
 
 # --- Python packages ---------------------------------------------------------------
 stamp="$ROOT/tools/.pip-stamp"
-if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ] && "$PYTHON" -c "import harness, locust, simpy, toxiproxy, asyncpg" 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ] && [ "$stamp" -nt "$ROOT/constraints.txt" ] && "$PYTHON" -c "import harness, locust, simpy, toxiproxy, asyncpg" 2>/dev/null; then
   say "Python packages present"
 else
-  say "installing the project and its Python packages"
-  "$PYTHON" -m pip install -q --disable-pip-version-check -e "$ROOT[test]" || fail "pip could not install the project; see the messages above"
+  say "installing the project and its Python packages (exact versions from constraints.txt)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[test]" || fail "pip could not install the project; see the messages above"
   mkdir -p "$ROOT/tools" && touch "$stamp"
 fi
 

@@ -1,4 +1,5 @@
-"""Versions of the project and of the tools a run used (Redis, PostgreSQL, Toxiproxy, Locust, Python).
+"""Versions of the project and of the tools a run used (Redis, PostgreSQL, Toxiproxy, Locust, Python),
+and whether the installed Python packages are the ones constraints.txt pins.
 
 Why in the summary: a regression between two runs is often a tool upgrade, and
 a replay is only faithful on the same versions. The run may record them in
@@ -11,14 +12,20 @@ a report must not fail for lack of a version string.
 from __future__ import annotations
 
 import functools
+import hashlib
 import platform
 import re
 import subprocess
 from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
 
-__all__ = ["tool_versions", "TOOLS", "VERSION_TIMEOUT_S"]
+__all__ = ["tool_versions", "constraints_status", "CONSTRAINTS_FILE", "TOOLS", "VERSION_TIMEOUT_S"]
 
-TOOLS = ("ledgerchaos", "python", "redis", "postgresql", "toxiproxy", "locust")
+TOOLS = ("ledgerchaos", "python", "redis", "postgresql", "toxiproxy", "locust", "constraints")
+CONSTRAINTS_FILE = Path(__file__).resolve().parents[2] / "constraints.txt"  # in the checkout; absent in a wheel
+_DIFFERENCES_SHOWN = 3
+_CONSTRAINTS_CHARS_MAX = 240
 VERSION_TIMEOUT_S = 5.0
 _VERSION_CHARS_MAX = 80
 
@@ -40,8 +47,33 @@ def tool_versions(extra: Mapping | None = None) -> dict:
         value = recorded.get(tool, extra.get(f"{tool}_version"))
         if tool == "ledgerchaos" and value is None:
             value = extra.get("harness_version")
-        out[tool] = str(value)[:_VERSION_CHARS_MAX] if value is not None else _found(tool)
+        limit = _CONSTRAINTS_CHARS_MAX if tool == "constraints" else _VERSION_CHARS_MAX
+        out[tool] = str(value)[:limit] if value is not None else _found(tool)
     return out
+
+
+def constraints_status(path: Path = CONSTRAINTS_FILE) -> str | None:
+    """ "constraints.txt sha256:<12 hex>, all N pins installed", or which pins the installed packages
+    differ from; None when there is no constraints file (an install from a wheel)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    pins = [line.split("==", 1) for line in text.splitlines() if "==" in line and not line.startswith("#")]
+    differ = []
+    for name, pinned in pins:
+        try:
+            installed: str | None = metadata.version(name.strip())
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != pinned.strip():
+            differ.append(f"{name.strip()} {installed or 'missing'} (pinned {pinned.strip()})")
+    head = f"{path.name} sha256:{digest}"
+    if not differ:
+        return f"{head}, all {len(pins)} pins installed"
+    shown = ", ".join(differ[:_DIFFERENCES_SHOWN]) + (", ..." if len(differ) > _DIFFERENCES_SHOWN else "")
+    return f"{head}, {len(differ)} of {len(pins)} differ: {shown}"[:_CONSTRAINTS_CHARS_MAX]
 
 
 @functools.cache
@@ -52,9 +84,9 @@ def _found(tool: str) -> str | None:
         return __version__
     if tool == "python":
         return platform.python_version()
+    if tool == "constraints":
+        return constraints_status()
     if tool == "locust":
-        from importlib import metadata
-
         try:
             return metadata.version("locust")
         except metadata.PackageNotFoundError:

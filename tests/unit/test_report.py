@@ -87,7 +87,15 @@ def test_summary_validates_against_the_documented_schema_and_holds_the_figures(j
     assert figures["backlog_events_peak"] == 15.0  # 5 + 10 at the same sample
     assert figures["fault_windows"] == 1 and summary["faults"][0]["description"] == EVIL_FAULT
     assert "fault_0.recovery_s" in figures["recovery_s"]
-    assert set(summary["versions"]) == {"ledgerchaos", "python", "redis", "postgresql", "toxiproxy", "locust"}
+    assert set(summary["versions"]) == {
+        "ledgerchaos",
+        "python",
+        "redis",
+        "postgresql",
+        "toxiproxy",
+        "locust",
+        "constraints",
+    }
 
 
 def test_the_schema_validator_rejects_what_the_schema_forbids(judged):
