@@ -28,6 +28,8 @@ import redis
 
 from harness.stack import LocalStack, StackConfig
 from harness.stack.ports import free_port
+from reference_system.keys import GROUP, consumer_counter_key, stream_key
+from tests.reference_system.tcp_proxy import Mode, TcpProxy
 
 ROOT = Path("/tmp/lc-refsys")
 REPO = Path(__file__).resolve().parents[2]
@@ -95,7 +97,9 @@ class System:
 
     # ----- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], redis_url: str | None) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, argv: list[str], redis_url: str | None, postgres_url: str | None = None
+    ) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         cmd = [
             sys.executable,
@@ -105,7 +109,7 @@ class System:
             "--redis-url",
             redis_url or self.redis_url,
             "--postgres-url",
-            self.postgres_url,
+            postgres_url or self.postgres_url,
         ]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         self.procs[name] = proc
@@ -126,8 +130,10 @@ class System:
             wait_for(ready, 30, "the API to answer /v1/health with 200")
         return self.url("")
 
-    def start_consumer(self, name: str, *settings: str, redis_url: str | None = None) -> subprocess.Popen:
-        return self._spawn(name, ["consumer", "--name", name, *settings], redis_url)
+    def start_consumer(
+        self, name: str, *settings: str, redis_url: str | None = None, postgres_url: str | None = None
+    ) -> subprocess.Popen:
+        return self._spawn(name, ["consumer", "--name", name, *settings], redis_url, postgres_url)
 
     def wait_consumers(self, count: int, timeout_s: float = 30) -> None:
         """Until `count` consumers have a fresh heartbeat (so a signal reaches a running process)."""
@@ -217,6 +223,68 @@ class System:
             "drift": self.sql("SELECT * FROM ledger_projection_drift()"),
             "balance_sum": self.sql("SELECT coalesce(sum(balance_minor), 0) AS s FROM balances")[0]["s"],
         }
+
+
+def kill_while_the_database_hangs(system: System, variant: str, flags: tuple[str, ...]) -> set[str]:
+    """kill -9 a consumer that has read a batch and is stuck committing it; return the ids lost.
+
+    Deterministic where a kill during a drain is a gamble: the consumer's PostgreSQL goes through
+    a proxy that black-holes it once the consumer is working, so the second batch is read and its
+    commit hangs. The kill comes once part of it is read: either gone from the stream (acked
+    without a commit: the defect) or pending (what the correct system holds until it commits).
+    """
+    settings = (*flags, "--variant", variant)
+    host_port = system.postgres_url.split("@", 1)[1].split("/", 1)[0]
+    proxy = TcpProxy(int(host_port.rsplit(":", 1)[1]))
+    try:
+        via_proxy = system.postgres_url.replace(host_port, f"127.0.0.1:{proxy.port}")
+        system.start_api(*settings)
+        first = [posting(key=f"k{i}") for i in range(20)]
+        assert {status for _, status, _ in system.submit(first)} == {202}
+        system.start_consumer("c1", *settings, postgres_url=via_proxy)
+        system.wait_posted({b["event_id"] for b in first}, 30)
+        # The rows are visible before the consumer has the COMMIT's reply: wait for its own count.
+        wait_for(lambda: _posted_by(system, "c1") == len(first), 30, "c1 to count the first batch as posted")
+        proxy.set_mode(Mode.BLACKHOLE)
+        second = [posting(key=f"k{i}") for i in range(40)]
+        assert {status for _, status, _ in system.submit(second)} == {202}
+        wait_for(lambda: _read_by_a_consumer(system, len(second)), 30, "the consumer to read the second batch")
+        assert len(system.posted_ids()) == len(first), "the commit went through the black hole"
+        system.kill("c1")
+        proxy.set_mode(Mode.PASS)
+        system.start_consumer("c1", *settings)
+        wait_for(lambda: _in_streams(system) == 0, 60, "the streams to drain")
+        return {b["event_id"] for b in first + second} - set(system.posted_ids())
+    finally:
+        system.kill("c1")
+        proxy.close()
+
+
+def _posted_by(system: System, name: str) -> int:
+    client = system.redis()
+    try:
+        return int(client.hget(consumer_counter_key(name), "posted") or 0)
+    finally:
+        client.close()
+
+
+def _in_streams(system: System) -> int:
+    """Entries still in the partition streams (pending ones included: XDEL follows the ack)."""
+    client = system.redis()
+    try:
+        return sum(client.xlen(stream_key(p)) for p in range(4))
+    finally:
+        client.close()
+
+
+def _read_by_a_consumer(system: System, submitted: int) -> bool:
+    """Some entry is delivered: pending (held for its commit) or gone from the stream (acked)."""
+    client = system.redis()
+    try:
+        pending = sum(client.xpending(stream_key(p), GROUP)["pending"] for p in range(4))
+    finally:
+        client.close()
+    return _in_streams(system) < submitted or pending > 0
 
 
 @pytest.fixture()

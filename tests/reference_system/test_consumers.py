@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from reference_system.keys import DLQ_STREAM, GROUP, partition_of, stream_key
-from tests.reference_system.conftest import posting, wait_for
+from tests.reference_system.conftest import kill_while_the_database_hangs, posting, wait_for
 from tests.reference_system.tcp_proxy import Mode, TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -59,6 +59,13 @@ def test_exactly_once_under_repeated_kill_9(system):
     checks = system.ledger_checks()
     assert checks["duplicate_ids"] == [] and checks["unbalanced_events"] == []
     assert checks["drift"] == [] and checks["balance_sum"] == 0
+
+
+def test_a_kill_while_the_commit_hangs_loses_nothing(system):
+    """The same procedure that makes ack_before_commit lose its batch (test_variants.py)."""
+    assert kill_while_the_database_hangs(system, "correct", FAST) == set()
+    checks = system.ledger_checks()
+    assert checks["duplicate_ids"] == [] and checks["drift"] == [] and checks["balance_sum"] == 0
 
 
 def test_per_key_order_survives_consumer_restarts(system):
