@@ -16,7 +16,7 @@ test:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
-	$(PYTHON) -m pytest -q -n 2 --dist worksteal --durations=15 tests
+	$(PYTHON) -m pytest -q -n 2 --dist worksteal --durations=15 --cov --cov-report=term tests
 
 # No stack: pure logic, in-memory fakes, the Locust child against the stub API.
 test-fast:

@@ -28,7 +28,7 @@ import redis
 
 from harness.stack import LocalStack, StackConfig
 from harness.stack.ports import free_port
-from reference_system.keys import GROUP, consumer_counter_key, stream_key
+from reference_system.keys import GROUP, consumer_counter_key, consumer_gauge_key, stream_key
 from tests.reference_system.tcp_proxy import Mode, TcpProxy
 
 ROOT = Path("/tmp/lc-refsys")
@@ -93,6 +93,7 @@ class System:
     postgres_url: str
     log_dir: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    consumer_started_ms: dict[str, int] = field(default_factory=dict)
     api_port: int | None = None
 
     # ----- processes ---------------------------------------------------------------------------
@@ -133,16 +134,34 @@ class System:
     def start_consumer(
         self, name: str, *settings: str, redis_url: str | None = None, postgres_url: str | None = None
     ) -> subprocess.Popen:
+        self.consumer_started_ms[name] = int(time.time() * 1000)
         return self._spawn(name, ["consumer", "--name", name, *settings], redis_url, postgres_url)
 
     def wait_consumers(self, count: int, timeout_s: float = 30) -> None:
-        """Until `count` consumers have a fresh heartbeat (so a signal reaches a running process)."""
+        """Until `count` consumers are alive and each one started here has beaten since its start.
+
+        The second condition is what makes a signal reach a running process: a consumer restarted
+        under the same name counts as alive by its predecessor's heartbeat, while the new process
+        may still be starting Python (a SIGTERM then is a -15 death, not a drain).
+        """
 
         def alive() -> bool:
             try:
-                return httpx.get(self.url("/v1/health"), timeout=2).json().get("consumers_alive") == count
+                if httpx.get(self.url("/v1/health"), timeout=2).json().get("consumers_alive") != count:
+                    return False
             except httpx.HTTPError:
                 return False
+            client = self.redis()
+            try:
+                for name, started_ms in self.consumer_started_ms.items():
+                    if (
+                        name in self.procs
+                        and int(client.hget(consumer_gauge_key(name), "heartbeat_ms") or 0) < started_ms
+                    ):
+                        return False
+            finally:
+                client.close()
+            return True
 
         wait_for(alive, timeout_s, f"{count} live consumers")
 
