@@ -156,11 +156,29 @@ def conform(frame: pd.DataFrame, columns: Mapping[str, str], table: str) -> pd.D
                 out[name] = frame[name].astype(cast(Any, dtype))  # pandas-stubs accept only literal dtype names
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{table}.{name}: cannot be read as {dtype}: {exc}") from exc
+            _refuse_lossy(frame[name], out[name], f"{table}.{name}")
         elif dtype in ("int64", "float64") and name in _REQUIRED:
             raise ValueError(f"{table}.{name}: missing; this column is required")
         else:
             out[name] = pd.Series(index=frame.index, dtype=dtype)
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def _refuse_lossy(source: pd.Series, converted: pd.Series, where: str) -> None:
+    """Raise when an integer column was given fractions: astype truncates 12.5 to 12 without a word.
+
+    A checker judging truncated amounts judges data it never read; a refusal is the honest answer.
+    """
+    if not pd.api.types.is_integer_dtype(converted.dtype) or pd.api.types.is_integer_dtype(source.dtype):
+        return
+    numbers = pd.to_numeric(source, errors="coerce")
+    lossy = numbers.notna() & (numbers != converted.astype("float64"))
+    if lossy.any():
+        row = int(lossy.to_numpy().nonzero()[0][0])
+        raise ValueError(
+            f"{where}: row {row} holds {source.iloc[row]}, not a whole number; this column is an integer "
+            "(amounts in minor units: write 1250 for 12.50)"
+        )
 
 
 @dataclass(frozen=True)

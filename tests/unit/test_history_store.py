@@ -139,6 +139,20 @@ def test_a_value_a_column_cannot_take_names_the_file_and_column(tmp_path):
         load_history(tmp_path)
 
 
+def test_a_fractional_amount_is_refused_not_truncated(tmp_path):
+    journal = sample().observation.journal.astype({"amount_minor": "float64"})
+    journal.loc[0, "amount_minor"] = 1250.5  # astype(int64) would read 1250 and judge that
+    write(tmp_path, journal=journal)
+    with pytest.raises(UsageError, match=r"journal\.parquet: column 'amount_minor' row 0 holds 1250\.5, not a whole"):
+        load_history(tmp_path)
+
+
+def test_whole_numbers_written_as_floats_are_read_exactly(tmp_path):
+    expected = sample().observation.journal["amount_minor"].tolist()
+    write(tmp_path, journal=sample().observation.journal.astype({"amount_minor": "float64"}))
+    assert load_history(tmp_path).observation.journal["amount_minor"].tolist() == expected
+
+
 def test_a_missing_required_column_is_named(tmp_path):
     write(tmp_path, ops=sample().ops.drop(columns=["op_id"]))
     with pytest.raises(UsageError, match=r"history\.parquet: column 'op_id' is missing"):
