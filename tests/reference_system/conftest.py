@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -242,6 +243,53 @@ class System:
             "drift": self.sql("SELECT * FROM ledger_projection_drift()"),
             "balance_sum": self.sql("SELECT coalesce(sum(balance_minor), 0) AS s FROM balances")[0]["s"],
         }
+
+
+class PacedSubmission:
+    """Submits `bodies` from a thread in `rounds + 1` chunks; chunk k+1 waits for the test's k-th disruption.
+
+    Why paced: with one unpaced submitter a quick machine posts every event before the last
+    restart, and "wait until the journal has grown" can then never hold (CI failed that way).
+    Here each disruption lands while its own chunk is being sent and posted, on any machine.
+    """
+
+    def __init__(self, system: System, bodies: list[dict], rounds: int, send: Callable[[list[dict]], list]) -> None:
+        size = -(-len(bodies) // (rounds + 1))
+        self.chunks = [bodies[i : i + size] for i in range(0, len(bodies), size)]
+        assert len(self.chunks) == rounds + 1, "too few bodies for that many rounds"
+        self.system = system
+        self.results: list = []
+        self._send = send
+        self._gates = [threading.Event() for _ in range(rounds)]
+        self._base = len(system.posted_ids())
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for index, chunk in enumerate(self.chunks):
+            if index:
+                self._gates[index - 1].wait(120)
+            self.results.extend(self._send(chunk))
+
+    def start(self) -> PacedSubmission:
+        self._thread.start()
+        return self
+
+    def wait_flowing(self, round_index: int, margin: int = 20) -> None:
+        """Until `margin` events of this round's chunk are in the journal: the consumers are at work."""
+        target = (
+            self._base + sum(len(c) for c in self.chunks[:round_index]) + min(margin, len(self.chunks[round_index]))
+        )
+        wait_for(lambda: len(self.system.posted_ids()) >= target, 30, f"the journal to grow in round {round_index}")
+
+    def release(self, round_index: int) -> None:
+        self._gates[round_index].set()
+
+    def join(self, timeout_s: float = 120) -> list:
+        for gate in self._gates:
+            gate.set()
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), f"submission still running after {timeout_s:g} s"
+        return self.results
 
 
 def kill_while_the_database_hangs(system: System, variant: str, flags: tuple[str, ...]) -> set[str]:

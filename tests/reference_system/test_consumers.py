@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from reference_system.keys import DLQ_STREAM, GROUP, partition_of, stream_key
-from tests.reference_system.conftest import kill_while_the_database_hangs, posting, wait_for
+from tests.reference_system.conftest import PacedSubmission, kill_while_the_database_hangs, posting, wait_for
 from tests.reference_system.tcp_proxy import Mode, TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -29,15 +29,15 @@ def _submit_in_background(system, bodies, results):
     return thread
 
 
-def _kill_repeatedly(system, names, kills, rng, settings=FAST):
-    """kill -9 a random consumer each time the journal has grown, then restart it under the same name."""
-    for _ in range(kills):
-        before = len(system.posted_ids())
-        wait_for(lambda before=before: len(system.posted_ids()) > before + 20, 30, "the journal to grow between kills")
+def _kill_repeatedly(system, names, kills, rng, paced, settings=FAST):
+    """kill -9 a random consumer while each round of events is posted, then restart it under the same name."""
+    for round_index in range(kills):
+        paced.wait_flowing(round_index)
         name = rng.choice(names)
         system.kill(name)
         system.start_consumer(name, *settings)
         system.wait_consumers(len(names))
+        paced.release(round_index)
 
 
 def test_exactly_once_under_repeated_kill_9(system):
@@ -47,10 +47,9 @@ def test_exactly_once_under_repeated_kill_9(system):
         system.start_consumer(name, *FAST)
     system.wait_consumers(2)
     bodies = [posting(key=f"k{i % 50}", debit=f"a{i % 17}", credit=f"b{i % 13}", amount=1 + i) for i in range(2000)]
-    results: list = []
-    thread = _submit_in_background(system, bodies, results)
-    _kill_repeatedly(system, ["c1", "c2"], KILLS, rng)
-    thread.join(120)
+    paced = PacedSubmission(system, bodies, KILLS, lambda chunk: system.submit(chunk, concurrency=8)).start()
+    _kill_repeatedly(system, ["c1", "c2"], KILLS, rng, paced)
+    results = paced.join()
     accepted = {b["event_id"] for b, status, _ in results if status == 202}
     assert len(accepted) == len(bodies)
     system.wait_posted(accepted, 90)
@@ -76,16 +75,9 @@ def test_per_key_order_survives_consumer_restarts(system):
     system.wait_consumers(2)
     keys = [f"order-{i}" for i in range(4)]
     bodies = [posting(key=keys[i % 4], debit=f"a{i % 4}", amount=i + 1) for i in range(800)]
-    statuses: list[int] = []
-
-    def run():
-        statuses.extend(system.submit_in_order(bodies))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    paced = PacedSubmission(system, bodies, 4, system.submit_in_order).start()
     for i in range(4):
-        before = len(system.posted_ids())
-        wait_for(lambda before=before: len(system.posted_ids()) > before + 20, 30, "progress between restarts")
+        paced.wait_flowing(i)
         name = rng.choice(["c1", "c2"])
         if i % 2:
             system.kill(name)
@@ -94,7 +86,8 @@ def test_per_key_order_survives_consumer_restarts(system):
             assert code == 0
         system.start_consumer(name, *FAST)
         system.wait_consumers(2)
-    thread.join(120)
+        paced.release(i)
+    statuses = paced.join()
     assert statuses == [202] * len(bodies)
     system.wait_posted({b["event_id"] for b in bodies}, 60)
     position = {event_id: i for i, event_id in enumerate(system.posted_ids())}
