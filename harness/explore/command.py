@@ -15,8 +15,7 @@ from typing import TextIO
 
 from harness.errors import UsageError
 from harness.explore.explorer import CACHE_DIR, Explorer
-from harness.explore.space import ExploreSpec
-from harness.scenario import load_scenario, scenario_from_mapping
+from harness.scenario import ExploreSpec, Scenario, StackMode, StackSpec, load_scenario
 
 __all__ = ["explore_command", "parse_budget_s", "live_episode"]
 
@@ -35,11 +34,10 @@ def parse_budget_s(text: str) -> float:
     return value
 
 
-def live_episode(raw: dict, run_dir: Path) -> tuple[int, tuple[str, ...]]:
+def live_episode(scenario: Scenario, run_dir: Path) -> tuple[int, tuple[str, ...]]:
     """Run one episode for real; (exit code, names of the checkers that did not pass)."""
     from harness.run.engine import RunOptions, run_scenario
 
-    scenario = scenario_from_mapping(raw)
     outcome = run_scenario(scenario, RunOptions(reports_dir=run_dir.parent, run_id=run_dir.name))
     allowed = scenario.invariants.allow_unknown if scenario.invariants is not None else frozenset()
     failed = tuple(
@@ -73,7 +71,7 @@ def explore_command(
         print(line, file=out, flush=True)
 
     explorer = Explorer(
-        dict(scenario.raw),
+        scenario,
         spec,
         out_dir,
         budget_s,
@@ -88,12 +86,12 @@ def explore_command(
         f"output in {out_dir}"
     )
     with LocalStack(StackConfig(run_dir=out_dir / "stack")) as services:
-        stack = {
-            "mode": "attach",
-            "redis_url": services.redis_url,
-            "postgres_url": services.postgres_url,
-            "toxiproxy_url": services.toxiproxy_url,
-        }
+        stack = StackSpec(
+            mode=StackMode.ATTACH,
+            redis_url=services.redis_url,
+            postgres_url=services.postgres_url,
+            toxiproxy_url=services.toxiproxy_url,
+        )
         result = explorer.explore(stack)
     log(
         f"{result.examples} example(s) in {result.elapsed_s:.0f} s"

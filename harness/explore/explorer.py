@@ -14,22 +14,28 @@ keys deleted, proxies healed) before starting it again.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
 
 from harness.errors import UsageError
-from harness.explore.space import Episode, ExploreSpec, episodes
-from harness.scenario import scenario_from_mapping
+from harness.explore.space import Episode, episodes
+from harness.scenario import (
+    ExploreSpec,
+    Scenario,
+    StackSpec,
+    scenario_from_mapping,
+    scenario_to_mapping,
+    scenario_to_yaml,
+)
+from harness.scenario.serialise import section_to_mapping
 
 __all__ = ["ExploreResult", "Explorer", "episode_scenario", "EPISODE_OVERHEAD_S"]
 
@@ -72,16 +78,18 @@ class ExploreResult:
         return sum(1 for failed in self.replays if failed) / len(self.replays)
 
 
-def episode_scenario(
-    base_raw: Mapping[str, Any], spec: ExploreSpec, episode: Episode, stack: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The scenario-file mapping of one episode: the base scenario with its faults and load replaced."""
-    raw = copy.deepcopy(dict(base_raw))
+def episode_scenario(base: Scenario, spec: ExploreSpec, episode: Episode, stack: StackSpec | None = None) -> Scenario:
+    """One episode as a validated Scenario: the base scenario with its faults, load shape and seed replaced.
+
+    Built through the scenario-file form (scenario_to_mapping, then the loader), so an episode passes
+    the same checks as a file a person writes, and its reproducer is that form written out.
+    """
+    raw = scenario_to_mapping(base)
     raw.pop("explore", None)
-    raw["name"] = f"{raw.get('name', 'explore')}-episode"
+    raw["name"] = f"{base.name}-episode"
     raw["seed"] = episode.seed
-    warmup_s = float((raw.get("phases") or {}).get("warmup_s", 1.0))
-    load = dict(raw.get("load") or {})
+    warmup_s = base.phases.warmup_s
+    load = raw["load"]
     if episode.burst_multiplier > 1.0:
         load["profile"] = {
             "kind": "micro_burst",
@@ -94,21 +102,14 @@ def episode_scenario(
         }
     else:
         load["profile"] = {"kind": "steady", "base_rate_per_s": spec.base_rate_per_s, "duration_s": spec.episode_load_s}
-    generator = dict(load.get("generator") or {})
-    generator.update(duplicate_share=episode.duplicate_share, accounts=episode.accounts)
-    load["generator"] = generator
-    raw["load"] = load
+    load["generator"].update(duplicate_share=episode.duplicate_share, accounts=episode.accounts)
     raw["faults"] = [dict(f) for f in episode.faults]
-    phases = dict(raw.get("phases") or {})
-    phases.setdefault("warmup_s", warmup_s)
-    phases.setdefault("drain_s_max", 30)
-    raw["phases"] = phases
-    raw["duration_s_max"] = max(float(raw.get("duration_s_max", 0)), spec.episode_load_s + phases["drain_s_max"] + 30)
-    if stack is not None:
-        raw["stack"] = dict(stack)
-    else:
-        raw.pop("stack", None)
-    return raw
+    # The base's fault_windows_min counted the base's faults; the loader derives it from the episode's.
+    raw.get("invariants", {}).pop("fault_windows_min", None)
+    drain_s_max = base.phases.drain_s_max
+    raw["duration_s_max"] = max(base.duration_s_max, spec.episode_load_s + drain_s_max + 30)
+    raw["stack"] = section_to_mapping(stack) if stack is not None else {}
+    return scenario_from_mapping(raw)
 
 
 class Explorer:
@@ -116,11 +117,11 @@ class Explorer:
 
     def __init__(
         self,
-        base_raw: Mapping[str, Any],
+        base: Scenario,
         spec: ExploreSpec,
         out_dir: Path,
         budget_s: float,
-        run_episode: Callable[[dict[str, Any], Path], tuple[int, tuple[str, ...]]],
+        run_episode: Callable[[Scenario, Path], tuple[int, tuple[str, ...]]],
         max_examples: int | None = None,
         replays: int = 3,
         database_dir: Path | None = None,
@@ -130,7 +131,7 @@ class Explorer:
     ) -> None:
         if budget_s <= 0:
             raise UsageError(f"--budget: must be more than 0 s, got {budget_s:g}")
-        self.base_raw = base_raw
+        self.base = base
         self.spec = spec
         self.out_dir = Path(out_dir)
         self.budget_s = budget_s
@@ -144,23 +145,23 @@ class Explorer:
         self.derandomize = derandomize  # the same sequence of examples every time (CI); False explores anew
         self._count = 0
 
-    def _episode(self, episode: Episode, stack: Mapping[str, Any] | None) -> EpisodeResult:
+    def _episode(self, episode: Episode, stack: StackSpec | None) -> EpisodeResult:
         self._count += 1
-        raw = episode_scenario(self.base_raw, self.spec, episode, stack)
+        scenario = episode_scenario(self.base, self.spec, episode, stack)
         run_dir = self.out_dir / f"episode-{self._count:03d}"
-        code, failed = self.run_episode(raw, run_dir)
+        code, failed = self.run_episode(scenario, run_dir)
         self.log(
             f"episode {self._count}: exit {code} {'FAILED ' + ','.join(failed) if failed else 'ok'} — "
             f"{episode.describe()}"
         )
         return EpisodeResult(episode, code, failed, run_dir)
 
-    def explore(self, stack: Mapping[str, Any] | None = None) -> ExploreResult:
+    def explore(self, stack: StackSpec | None = None) -> ExploreResult:
         result = ExploreResult()
         began = self.clock()
         failing: list[EpisodeResult] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        warmup_s = float((self.base_raw.get("phases") or {}).get("warmup_s", 1.0))
+        warmup_s = self.base.phases.warmup_s
 
         # The search and Hypothesis's shrink get SEARCH_SHARE of the budget; the rest is kept for the greedy
         # fault removal, so a failure found late is still reduced before the budget ends.
@@ -230,15 +231,16 @@ class Explorer:
         return best
 
     def _write_reproducer(self, best: EpisodeResult) -> Path:
-        raw = episode_scenario(self.base_raw, self.spec, best.episode, stack=None)
-        raw["name"] = f"{self.base_raw.get('name', 'explore')}-reproducer"
-        raw["description"] = (
-            f"Found by `ledgerchaos explore`: {best.episode.describe()}. "
-            f"Failed: {', '.join(best.failed_checkers) or 'the run'}."
+        reproducer = dataclasses.replace(
+            episode_scenario(self.base, self.spec, best.episode, stack=None),
+            name=f"{self.base.name}-reproducer",
+            description=(
+                f"Found by `ledgerchaos explore`: {best.episode.describe()}. "
+                f"Failed: {', '.join(best.failed_checkers) or 'the run'}."
+            ),
         )
-        scenario_from_mapping(raw)  # the reproducer must be a valid scenario
         path = self.out_dir / "reproducer.yaml"
-        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        path.write_text(scenario_to_yaml(reproducer), encoding="utf-8")
         (self.out_dir / "reproducer.json").write_text(
             json.dumps(
                 {
@@ -252,8 +254,8 @@ class Explorer:
         )
         return path
 
-    def _replay(self, best: EpisodeResult, index: int, stack: Mapping[str, Any] | None) -> tuple[str, ...]:
-        raw = episode_scenario(self.base_raw, self.spec, best.episode, stack)
-        code, failed = self.run_episode(raw, self.out_dir / f"replay-{index + 1}")
+    def _replay(self, best: EpisodeResult, index: int, stack: StackSpec | None) -> tuple[str, ...]:
+        scenario = episode_scenario(self.base, self.spec, best.episode, stack)
+        code, failed = self.run_episode(scenario, self.out_dir / f"replay-{index + 1}")
         self.log(f"replay {index + 1}/{self.replays}: exit {code} {','.join(failed) if failed else 'ok'}")
         return tuple(failed) if code != 0 else ()

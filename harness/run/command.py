@@ -6,16 +6,14 @@ the pytest plugin run scenarios without a terminal).
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from harness.errors import UsageError
 from harness.run.engine import RunOptions, run_scenario
 from harness.run.progress import ProgressDisplay
-from harness.scenario import VARIANTS, load_scenario
+from harness.scenario import load_scenario, with_overrides
 
 __all__ = ["run_command", "replay_command"]
 
@@ -33,11 +31,7 @@ def run_command(
     out: TextIO = sys.stdout,
     variant: str | None = None,
 ) -> int:
-    scenario = load_scenario(scenario_path, seed=seed)
-    if variant is not None:
-        if variant not in VARIANTS:
-            raise UsageError(f"--variant: {variant!r} is not a variant; use one of {', '.join(VARIANTS)}")
-        scenario = dataclasses.replace(scenario, system=dataclasses.replace(scenario.system, variant=variant))
+    scenario = with_overrides(load_scenario(scenario_path), seed=seed, variant=variant)
     replay = replay_command(scenario_path, scenario.seed) + (f" --variant {variant}" if variant else "")
     print(f"scenario {scenario.name}: seed {scenario.seed} (replay: {replay})", file=out, flush=True)
     display = ProgressDisplay(out, live=None if progress else False)

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from harness import __version__
 from harness.errors import LedgerchaosError
@@ -36,7 +35,7 @@ from harness.run.observe import observe
 from harness.run.reset import reset_reference_state
 from harness.run.sampler import MetricsSampler
 from harness.run.system import ReferenceSystem, SystemConfig, process_control
-from harness.scenario.model import Scenario, StackMode
+from harness.scenario import Scenario, StackMode, scenario_to_yaml
 from harness.stack import AttachedStack, LocalStack, StackConfig, terminate_as_exception
 from harness.stack.ports import free_port
 
@@ -114,9 +113,8 @@ class _OpSink:
 
 
 def _write_resolved_scenario(run_dir: Path, scenario: Scenario) -> None:
-    raw = dict(scenario.raw)
-    raw["seed"] = scenario.seed
-    (run_dir / "scenario.resolved.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    """The Scenario that runs, overrides included: `ledgerchaos run` of this file replays it exactly."""
+    (run_dir / "scenario.resolved.yaml").write_text(scenario_to_yaml(scenario), encoding="utf-8")
 
 
 def _metrics_frame(path: Path) -> pd.DataFrame:
@@ -208,7 +206,7 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
                 consumer_postgres_url=links.consumer_postgres_url,
                 consumers=scenario.system.consumers,
                 partitions=scenario.system.partitions,
-                variant=scenario.system.variant,
+                variant=scenario.system.variant.value,
                 batch_size=scenario.system.batch_size,
                 high_water_mark=scenario.system.high_water_mark,
                 options=dict(scenario.system.options),
@@ -407,13 +405,13 @@ def _assemble(
         notes=tuple(notes),
         extra={
             "harness_version": __version__,
-            "variant": scenario.system.variant,
+            "variant": scenario.system.variant.value,
             "system": {
                 "consumers": scenario.system.consumers,
                 "partitions": scenario.system.partitions,
                 "batch_size": scenario.system.batch_size,
                 "high_water_mark": scenario.system.high_water_mark,
-                "variant": scenario.system.variant,
+                "variant": scenario.system.variant.value,
             },
             "t0_wall_s": clock.t0_wall_s if clock else None,
             "faults": [f.describe() for f in scenario.faults],

@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError
 from harness.faults.schedule import (
@@ -27,6 +27,7 @@ from harness.faults.schedule import (
     ToxicType,
 )
 from harness.files import read_yaml_file
+from harness.scenario.explore_bounds import ExploreSpec
 from harness.scenario.fields import enum_at as _enum
 from harness.scenario.fields import join_path as _join
 from harness.scenario.fields import known_keys as _known
@@ -40,9 +41,20 @@ from harness.scenario.model import (
     StackMode,
     StackSpec,
     SystemSpec,
+    Variant,
 )
 
-__all__ = ["load_scenario", "scenario_from_mapping", "faults_from_list", "REPEAT_COUNT_MAX", "DURATION_S_MAX"]
+if TYPE_CHECKING:
+    from harness.checkers.config import CheckConfig
+
+__all__ = [
+    "load_scenario",
+    "scenario_from_mapping",
+    "with_overrides",
+    "faults_from_list",
+    "REPEAT_COUNT_MAX",
+    "DURATION_S_MAX",
+]
 
 REPEAT_COUNT_MAX = 1000
 DURATION_S_MAX = 24 * 3600.0
@@ -73,6 +85,25 @@ def load_scenario(path: Path, seed: int | None = None) -> Scenario:
         raise ScenarioError(f"{path}: {exc}") from None
 
 
+def with_overrides(scenario: Scenario, seed: int | None = None, variant: str | None = None) -> Scenario:
+    """The scenario with the command line's overrides applied (the one place they are applied).
+
+    What runs is this value, and `scenario.resolved.yaml` is written from it, so a replay of the
+    resolved file runs the overridden scenario, not the file's.
+    """
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ScenarioError(f"--seed: {seed!r} is not a whole number >= 0")
+        scenario = dataclasses.replace(scenario, seed=seed)
+    if variant is not None:
+        if variant not in VARIANTS:
+            close = difflib.get_close_matches(str(variant), VARIANTS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ScenarioError(f"--variant: {variant!r} is not a variant; {hint}use one of {', '.join(VARIANTS)}")
+        scenario = dataclasses.replace(scenario, system=dataclasses.replace(scenario.system, variant=Variant(variant)))
+    return scenario
+
+
 def scenario_from_mapping(raw: Any, source: Path | None = None, seed: int | None = None) -> Scenario:
     """Validate an already-parsed scenario (used by the explorer to build reproducers)."""
     top = _mapping(raw, "scenario")
@@ -100,7 +131,6 @@ def scenario_from_mapping(raw: Any, source: Path | None = None, seed: int | None
         invariants=_invariants(top.get("invariants") or {}, len(faults)),
         explore=_explore(top.get("explore")),
         source=source,
-        raw=top,
     )
     _cross_checks(scenario)
     return scenario
@@ -152,18 +182,17 @@ def _stack(raw: Any) -> StackSpec:
 
 def _system(raw: Any) -> SystemSpec:
     section = _mapping(raw, "system")
-    spec = _dataclass_from(SystemSpec, section, "system")
+    variant = section.get("variant", Variant.CORRECT.value)
+    if variant not in VARIANTS:
+        close = difflib.get_close_matches(str(variant), VARIANTS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ScenarioError(f"system.variant: {variant!r} is not a variant; {hint}use one of {', '.join(VARIANTS)}")
+    spec = _dataclass_from(SystemSpec, {**section, "variant": Variant(variant)}, "system")
     _number(spec.consumers, "system.consumers", 1, 64, whole=True)
     _number(spec.partitions, "system.partitions", 1, 1024, whole=True)
     _number(spec.batch_size, "system.batch_size", 1, 10_000, whole=True)
     _number(spec.high_water_mark, "system.high_water_mark", 1, 100_000_000, whole=True)
     _number(spec.start_timeout_s, "system.start_timeout_s", 1, 600)
-    if spec.variant not in VARIANTS:
-        close = difflib.get_close_matches(str(spec.variant), VARIANTS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ScenarioError(
-            f"system.variant: {spec.variant!r} is not a variant; {hint}use one of {', '.join(VARIANTS)}"
-        )
     if not isinstance(spec.options, Mapping):
         raise ScenarioError("system.options: expected a mapping of flag: value, e.g. {lease_ms: 2000}")
     return spec
@@ -184,7 +213,7 @@ def _load(raw: Any) -> LoadSpec:
         "load.generator", lambda: GeneratorConfig.from_dict(_mapping(section.get("generator") or {}, "load.generator"))
     )
     retry = _dataclass_from(RetryPolicy, _mapping(section.get("retry") or {}, "load.retry"), "load.retry")
-    model = _enum(LoadModel, section.get("model", "open"), "load.model").value
+    model = _enum(LoadModel, section.get("model", "open"), "load.model")
     spec = LoadSpec(
         profile=profile,
         generator=generator,
@@ -274,7 +303,7 @@ def _phases(raw: Any) -> PhaseSpec:
     return spec
 
 
-def _invariants(raw: Any, fault_count: int = 0) -> Any:
+def _invariants(raw: Any, fault_count: int = 0) -> CheckConfig:
     from harness.checkers.config import CheckConfig
 
     section = dict(_mapping(raw, "invariants"))
@@ -287,11 +316,9 @@ def _invariants(raw: Any, fault_count: int = 0) -> Any:
         raise ScenarioError(str(exc)) from None
 
 
-def _explore(raw: Any) -> Any:
+def _explore(raw: Any) -> ExploreSpec | None:
     if raw is None:
         return None
-    from harness.explore.space import ExploreSpec
-
     section = _mapping(raw, "explore")
     return _dataclass_from(ExploreSpec, section, "explore")
 

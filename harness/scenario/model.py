@@ -11,22 +11,36 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.faults.schedule import FaultSchedule
+from harness.load.config import LoadModel, RetryPolicy
+from harness.load.generator import GeneratorConfig
+from harness.scenario.explore_bounds import ExploreSpec
 
-__all__ = ["StackMode", "StackSpec", "SystemSpec", "LoadSpec", "PhaseSpec", "Scenario", "VARIANTS"]
+if TYPE_CHECKING:  # the checkers package imports pandas; the loader imports it only when it builds one
+    from harness.checkers.config import CheckConfig
+    from harness.load.profile import LoadProfile
 
-# The reference system's settings for one realistic defect each (reference_system/settings.py).
-VARIANTS = (
-    "correct",
-    "ack_before_commit",
-    "no_idempotency",
-    "no_lease",
-    "no_backpressure",
-    "no_timeouts",
-    "projection_outside_txn",
-)
+__all__ = ["Variant", "StackMode", "StackSpec", "SystemSpec", "LoadSpec", "PhaseSpec", "Scenario", "VARIANTS"]
+
+
+class Variant(str, enum.Enum):
+    """The reference system as built (CORRECT), or with one realistic defect (reference_system/settings.py).
+
+    A str enum: it compares equal to its spelling in a file and on the command line.
+    """
+
+    CORRECT = "correct"
+    ACK_BEFORE_COMMIT = "ack_before_commit"
+    NO_IDEMPOTENCY = "no_idempotency"
+    NO_LEASE = "no_lease"
+    NO_BACKPRESSURE = "no_backpressure"
+    NO_TIMEOUTS = "no_timeouts"
+    PROJECTION_OUTSIDE_TXN = "projection_outside_txn"
+
+
+VARIANTS = tuple(v.value for v in Variant)
 
 
 class StackMode(str, enum.Enum):
@@ -52,7 +66,7 @@ class SystemSpec:
 
     consumers: int = 2
     partitions: int = 4
-    variant: str = "correct"
+    variant: Variant = Variant.CORRECT
     batch_size: int = 200
     high_water_mark: int = 20_000
     start_timeout_s: float = 30.0
@@ -64,10 +78,10 @@ class SystemSpec:
 class LoadSpec:
     """The load: a profile plus the client's settings (harness.load.config.LoadRunConfig fields)."""
 
-    profile: Any
-    generator: Any
-    retry: Any
-    model: str = "open"
+    profile: LoadProfile
+    generator: GeneratorConfig = GeneratorConfig()
+    retry: RetryPolicy = RetryPolicy()
+    model: LoadModel = LoadModel.OPEN
     users: int = 200
     workers: int = 1
     request_timeout_s: float = 2.0
@@ -96,8 +110,7 @@ class Scenario:
     stack: StackSpec = StackSpec()
     system: SystemSpec = SystemSpec()
     phases: PhaseSpec = PhaseSpec()
-    invariants: Any = None  # a harness.checkers.CheckConfig
-    explore: Any = None  # a harness.explore.space.ExploreSpec: bounds for `ledgerchaos explore`
+    invariants: CheckConfig | None = None  # None only when built in code; the loader always sets one
+    explore: ExploreSpec | None = None  # bounds for `ledgerchaos explore`; None: the explorer's defaults
     description: str = ""
-    source: Path | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    source: Path | None = field(default=None, compare=False)  # the file it was read from; not part of the run

@@ -4,14 +4,13 @@ reference system the same budget finds nothing."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 
 from harness.explore.command import live_episode
 from harness.explore.explorer import Explorer
-from harness.scenario import load_scenario, scenario_from_mapping
+from harness.scenario import StackMode, StackSpec, load_scenario, with_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,24 +41,23 @@ class EpisodeClock:
         return self.episodes * EPISODE_S
 
     def counting(self, run_episode):
-        def counted(raw, run_dir):
+        def counted(scenario, run_dir):
             self.episodes += 1
-            return run_episode(raw, run_dir)
+            return run_episode(scenario, run_dir)
 
         return counted
 
 
-def _explore(raw, tmp_path, stack_services, name):
-    scenario = scenario_from_mapping(raw)
-    stack = {
-        "mode": "attach",
-        "redis_url": stack_services.redis_url,
-        "postgres_url": stack_services.postgres_url,
-        "toxiproxy_url": stack_services.toxiproxy_url,
-    }
+def _explore(scenario, tmp_path, stack_services, name):
+    stack = StackSpec(
+        mode=StackMode.ATTACH,
+        redis_url=stack_services.redis_url,
+        postgres_url=stack_services.postgres_url,
+        toxiproxy_url=stack_services.toxiproxy_url,
+    )
     clock = EpisodeClock()
     explorer = Explorer(
-        dict(scenario.raw),
+        scenario,
         scenario.explore,
         tmp_path / name,
         BUDGET_S,
@@ -75,8 +73,7 @@ def _explore(raw, tmp_path, stack_services, name):
 
 @pytest.mark.parametrize("variant", sorted(CASES))
 def test_exploration_finds_shrinks_and_replays(variant, tmp_path, stack_services, toxiproxy):
-    raw = dict(load_scenario(EXPLORE / f"{variant}.yaml").raw)
-    result = _explore(raw, tmp_path, stack_services, variant)
+    result = _explore(load_scenario(EXPLORE / f"{variant}.yaml"), tmp_path, stack_services, variant)
     assert result.found, f"{result.examples} examples found nothing"
     assert CASES[variant] in result.minimal.failed_checkers
     assert result.minimal.episode.fault_count() <= 2
@@ -86,8 +83,7 @@ def test_exploration_finds_shrinks_and_replays(variant, tmp_path, stack_services
 
 
 def test_the_correct_system_survives_the_same_budget(tmp_path, stack_services, toxiproxy):
-    raw = copy.deepcopy(dict(load_scenario(EXPLORE / "no_timeouts.yaml").raw))
-    raw["system"]["variant"] = "correct"
-    result = _explore(raw, tmp_path, stack_services, "correct")
+    correct = with_overrides(load_scenario(EXPLORE / "no_timeouts.yaml"), variant="correct")
+    result = _explore(correct, tmp_path, stack_services, "correct")
     assert result.examples >= 2
     assert not result.found, result.minimal

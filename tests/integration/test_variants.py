@@ -7,14 +7,13 @@ runs a person can replay with `ledgerchaos run scenarios/variants/<name>.yaml [-
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from harness.checkers import Validity
 from harness.run.engine import RunOptions, run_scenario
-from harness.scenario import load_scenario
+from harness.scenario import load_scenario, with_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,7 +46,9 @@ def test_variant_is_caught_and_correct_passes(variant, tmp_path):
     assert verdicts[checker].validity is Validity.INVALID, verdicts[checker].summary
     assert verdicts[checker].evidence, "a violation must carry evidence"
 
-    correct = dataclasses.replace(scenario, system=dataclasses.replace(scenario.system, variant="correct"))
+    correct = with_overrides(scenario, variant="correct")
     outcome, verdicts = _run(correct, tmp_path, "correct")
+    # What a replay of this run reads is the scenario that ran (the override included), not the file's.
+    assert load_scenario(outcome.run_dir / "scenario.resolved.yaml") == correct
     failing = {n: v.summary for n, v in verdicts.items() if v.validity is not Validity.VALID}
     assert outcome.exit_code == 0, (outcome.notes, failing)

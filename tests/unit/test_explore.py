@@ -13,15 +13,17 @@ import pytest
 from harness.errors import UsageError
 from harness.explore.command import parse_budget_s
 from harness.explore.explorer import Explorer, episode_scenario
-from harness.explore.space import Episode, ExploreSpec
-from harness.scenario import load_scenario, scenario_from_mapping
+from harness.explore.space import Episode
+from harness.faults.schedule import ProcessAction, ProcessFault
+from harness.scenario import ExploreSpec, StackMode, StackSpec, load_scenario, scenario_from_mapping
 
-BASE = {
+BASE_FILE = {
     "name": "base",
     "seed": 1,
     "load": {"profile": {"kind": "steady", "base_rate_per_s": 50, "duration_s": 10}},
     "phases": {"warmup_s": 1, "drain_s_max": 20},
 }
+BASE = scenario_from_mapping(BASE_FILE)
 SPEC = ExploreSpec(episode_load_s=10, faults_max=4, process_actions=("kill", "pause"))
 
 
@@ -36,18 +38,17 @@ class FakeClock:
 def fails_when(predicate, clock=None, episode_s=0.0):
     runs = []
 
-    def run(raw, run_dir):
-        scenario_from_mapping(raw)  # every episode is a valid scenario
-        runs.append(raw)
+    def run(scenario, run_dir):
+        runs.append(scenario)
         if clock is not None:
             clock.t += episode_s
-        return (1, ("no_lost_ack",)) if predicate(raw) else (0, ())
+        return (1, ("no_lost_ack",)) if predicate(scenario) else (0, ())
 
     return run, runs
 
 
-def has_kill(raw) -> bool:
-    return any(f.get("action") == "kill" for f in raw["faults"])
+def has_kill(scenario) -> bool:
+    return any(isinstance(f, ProcessFault) and f.action is ProcessAction.KILL for f in scenario.faults)
 
 
 def test_a_kill_triggered_bug_is_found_and_shrunk_to_one_fault(tmp_path):
@@ -101,16 +102,12 @@ def test_episode_scenario_keeps_the_base_and_replaces_faults_and_load():
         accounts=30,
         seed=9,
     )
-    raw = episode_scenario(
-        BASE,
-        SPEC,
-        episode,
-        stack={"mode": "attach", "redis_url": "redis://127.0.0.1:1/0", "postgres_url": "postgresql://p@127.0.0.1:2/p"},
-    )
-    scenario = scenario_from_mapping(raw)
+    stack = StackSpec(StackMode.ATTACH, redis_url="redis://127.0.0.1:1/0", postgres_url="postgresql://p@127.0.0.1:2/p")
+    scenario = episode_scenario(BASE, SPEC, episode, stack=stack)
     assert scenario.seed == 9 and scenario.load.profile.burst_multiplier == 4.0
     assert scenario.load.generator.duplicate_share == 0.05 and len(scenario.faults) == 1
-    assert BASE["load"]["profile"]["kind"] == "steady"  # the base is not modified
+    assert scenario.stack == stack and scenario.invariants.fault_windows_min == 1
+    assert BASE.load.profile.duration_s == 10 and not BASE.faults  # the base is not modified
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1.5h", 5400), ("45", 45)])
@@ -128,6 +125,6 @@ def test_bad_explore_bounds_name_the_field():
     from harness.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match="explore.*links.*'kafka'"):
-        scenario_from_mapping({**BASE, "explore": {"links": ["kafka"]}})
+        scenario_from_mapping({**BASE_FILE, "explore": {"links": ["kafka"]}})
     with pytest.raises(ScenarioError, match="explore.faults_maxx: unknown setting; did you mean 'faults_max'"):
-        scenario_from_mapping({**BASE, "explore": {"faults_maxx": 2}})
+        scenario_from_mapping({**BASE_FILE, "explore": {"faults_maxx": 2}})
