@@ -3,7 +3,7 @@
 Why: pyproject.toml gives lower bounds (what the code needs); a run is only
 replayable on the versions it ran with, and CI must install what was tested.
 setup.sh installs with `pip install -c constraints.txt`, and each run's summary
-says whether the installed packages still match the file (harness/report/versions.py).
+says whether the installed packages still match the file (harness/run/versions.py).
 
 Run it after changing a dependency, in an environment installed by setup.sh:
     python scripts/lock.py            # rewrites constraints.txt

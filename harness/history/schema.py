@@ -36,6 +36,8 @@ __all__ = [
     "BALANCES_COLUMNS",
     "DEAD_LETTERS_COLUMNS",
     "Phase",
+    "Gap",
+    "RECORDED_TOOLS",
     "RunMeta",
     "Observation",
     "History",
@@ -190,6 +192,23 @@ class Phase:
     end_s: float
 
 
+class Gap(str, enum.Enum):
+    """Why a run's history is partial. A run with no gap is complete; one with any gap exits 3.
+
+    Typed, not read out of the notes' text: a checker, the report and the gate ask for these.
+    """
+
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM reached the harness
+    RUN_FAILED = "run_failed"  # an error stopped the run after the stack was up
+    LOAD_INCOMPLETE = "load_incomplete"  # the load did not hand over a complete record of its ops
+    NOT_OBSERVED = "not_observed"  # the ledger was not read after the drain
+
+
+# The tools whose versions a run records in meta.extra["versions"], when it runs (the report shows
+# these, never versions found on the machine that renders it).
+RECORDED_TOOLS = ("ledgerchaos", "python", "redis", "postgresql", "toxiproxy", "locust", "constraints")
+
+
 @dataclass(frozen=True)
 class RunMeta:
     """Who the run was and how it went, apart from the tables."""
@@ -203,11 +222,18 @@ class RunMeta:
     drain_completed: bool | None = None  # None: no drain was attempted
     drain_duration_s: float | None = None
     backlog_left: int | None = None
-    notes: tuple = ()  # free-form lines: why a run is incomplete, etc.
+    notes: tuple = ()  # free-form lines for people: what happened, in words
     extra: Mapping[str, Any] = field(default_factory=dict)
+    gaps: tuple[Gap, ...] = ()  # why the history is partial (complete is False when there is any)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gaps", tuple(Gap(g) for g in self.gaps))
+        if self.gaps and self.complete:
+            raise ValueError(f"a run with gaps ({', '.join(g.value for g in self.gaps)}) is not complete")
 
     def to_json(self) -> dict:
         data = dict(self.__dict__)
+        data["gaps"] = [g.value for g in self.gaps]
         data["phases"] = [p.__dict__ for p in self.phases]
         data["notes"] = list(self.notes)
         data["extra"] = dict(self.extra)
@@ -220,6 +246,7 @@ class RunMeta:
         data.pop("format_version", None)
         data["phases"] = tuple(Phase(**p) for p in data.get("phases", ()))
         data["notes"] = tuple(data.get("notes", ()))
+        data["gaps"] = tuple(data.get("gaps", ()))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

@@ -20,7 +20,7 @@ from harness.checkers.verdict import exit_code as verdicts_exit_code
 from harness.history.schema import History
 from harness.report.figures import run_figures
 from harness.report.series import fault_windows
-from harness.report.versions import tool_versions
+from harness.report.versions import recorded_versions
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
@@ -75,6 +75,7 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
         "scenario": meta.scenario or meta.run_id,
         "seed": int(meta.seed),
         "complete": bool(meta.complete),
+        "gaps": [g.value for g in meta.gaps],
         "notes": [str(n) for n in meta.notes[:NOTES_MAX]],
         "outcome": outcome,
         "exit_code": code,
@@ -86,7 +87,7 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
         "figures": run_figures(history, verdicts),
         "faults": [w.to_json() for w in fault_windows(history)],
         "phases": [{"name": p.name, "start_s": p.start_s, "end_s": p.end_s} for p in meta.phases],
-        "versions": tool_versions(meta.extra),
+        "versions": recorded_versions(meta.extra),
         "check_config": config.to_json() if config is not None else None,
     }
     return jsonable(summary)

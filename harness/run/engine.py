@@ -28,18 +28,20 @@ import pandas as pd
 from harness import __version__
 from harness.errors import LedgerchaosError
 from harness.faults.nemesis import Nemesis
-from harness.history.schema import METRICS_COLUMNS, History, Phase, RunMeta, conform, empty_frame
+from harness.history.schema import METRICS_COLUMNS, Gap, History, Phase, RunMeta, conform, empty_frame
 from harness.run.clock import RunClock
 from harness.run.links import LinkPlan, direct_links, plan_links
 from harness.run.observe import observe
+from harness.run.record import DrainOutcome, RunRecord
 from harness.run.reset import reset_reference_state
 from harness.run.sampler import MetricsSampler
 from harness.run.system import ReferenceSystem, SystemConfig, process_control
+from harness.run.versions import versions_at_run_time
 from harness.scenario import Scenario, StackMode, scenario_to_yaml
 from harness.stack import AttachedStack, LocalStack, StackConfig, terminate_as_exception
 from harness.stack.ports import free_port
 
-__all__ = ["RunOptions", "RunOutcome", "run_scenario", "phases_of", "new_run_id"]
+__all__ = ["RunOptions", "RunOutcome", "run_scenario", "record_run", "phases_of", "new_run_id"]
 
 LOAD_START_OFFSET_S = 2.0  # the Locust child's start-up: load time 0 is t0 + this
 NEMESIS_OP_ID_BASE = 10**15  # nemesis op ids, far above any client's (worker * 10**12 + n)
@@ -139,10 +141,8 @@ def _stack_context(scenario: Scenario, run_dir: Path):
     return LocalStack(StackConfig(run_dir=run_dir / "stack", keep_dir=spec.keep_dir))
 
 
-def _drain(
-    sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event
-) -> tuple[bool, float, int | None]:
-    """Wait (bounded) until no event is waiting or in flight. Returns (completed, seconds, backlog left)."""
+def _drain(sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event) -> DrainOutcome:
+    """Wait (bounded) until no event is waiting or in flight."""
     began = clock.now_s()
     left: int | None = None
     calm = 0
@@ -151,14 +151,39 @@ def _drain(
         left = sum(backlog.values()) if backlog is not None else None
         calm = calm + 1 if left == 0 else 0
         if calm >= 2:  # twice in a row: an XADD racing the read cannot fool it
-            return True, clock.now_s() - began, 0
+            return DrainOutcome(True, clock.now_s() - began, bound_s, 0)
         time.sleep(DRAIN_POLL_S)
-    return False, clock.now_s() - began, left
+    return DrainOutcome(False, clock.now_s() - began, bound_s, left)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:
-    """Run one scenario end to end. Raises StackError (exit 3) when the stack cannot start;
-    any later failure still saves the partial history, marked incomplete."""
+    """Run one scenario end to end: record, then judge and report. Raises StackError (exit 3) when the
+    stack cannot start; any later failure still saves the partial history, marked incomplete."""
+    record = record_run(scenario, options)
+    history, run_dir, notes = record.history, record.run_dir, list(record.notes)
+    complete = history.meta.complete
+    verdicts: tuple = ()
+    exit_code = 0 if complete else 3
+    predicted = None
+    if options.judge:
+        verdicts, judged_code = _judge(history, scenario)
+        exit_code = judged_code if complete else 3
+        predicted = _report(run_dir, history, verdicts, scenario, notes)
+    return RunOutcome(
+        run_dir=run_dir,
+        history=history,
+        verdicts=verdicts,
+        exit_code=exit_code,
+        notes=tuple(notes),
+        prediction=predicted,
+    )
+
+
+def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRecord:
+    """The record phase: stack, system, load and faults; the history saved in the run folder.
+
+    Raises StackError (exit 3) when the stack cannot start; any later failure still saves the
+    partial history, its gaps named (RunMeta.gaps)."""
     from harness.load.config import LoadRunConfig
     from harness.load.driver import LoadRun, ops_frame
 
@@ -176,7 +201,9 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
     observation = None
     load_start_s = LOAD_START_OFFSET_S
     load_end_s = None
-    drain = (None, None, None)
+    drain: DrainOutcome | None = None
+    gaps: list[Gap] = []
+    versions: dict[str, str | None] = {}
     stop = threading.Event()
     run_deadline = time.monotonic() + scenario.duration_s_max
 
@@ -197,6 +224,7 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
         )
         if adapter is not None:
             undo.callback(adapter.reset)
+        versions = versions_at_run_time(services.redis_url, services.postgres_url, adapter)
 
         system = ReferenceSystem(
             SystemConfig(
@@ -289,15 +317,17 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
             if options.progress is not None:
                 options.progress(_figures(scenario, clock, load, sampler, nemesis, "drain"))
             drain = _drain(sampler, clock, drain_bound_s, drain_stop)
-            if not drain[0]:
-                notes.append(f"the drain did not finish within {drain_bound_s:g} s; {drain[2]} event(s) left")
+            if not drain.completed:
+                notes.append(f"the drain did not finish within {drain_bound_s:g} s; {drain.backlog_left} event(s) left")
             sampler.stop()
             system.stop_all()
             observation = observe(services.postgres_url, services.redis_url, clock.t0_wall_s)
         except KeyboardInterrupt:
+            gaps.append(Gap.INTERRUPTED)
             notes.append("the run was interrupted (Ctrl-C or SIGTERM); the history is partial")
             raise
         except LedgerchaosError as exc:
+            gaps.append(Gap.RUN_FAILED)
             notes.append(f"the run could not complete: {exc}")
         finally:
             if load_result is None:
@@ -317,24 +347,11 @@ def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunO
                 drain,
                 notes,
                 ops_frame,
+                gaps,
+                versions,
             )
             _save(run_dir, history)
-    complete = history.meta.complete
-    verdicts: tuple = ()
-    exit_code = 0 if complete else 3
-    predicted = None
-    if options.judge:
-        verdicts, judged_code = _judge(history, scenario)
-        exit_code = judged_code if complete else 3
-        predicted = _report(run_dir, history, verdicts, scenario, notes)
-    return RunOutcome(
-        run_dir=run_dir,
-        history=history,
-        verdicts=verdicts,
-        exit_code=exit_code,
-        notes=tuple(notes),
-        prediction=predicted,
-    )
+    return RunRecord(run_dir=run_dir, scenario=scenario, history=history, versions=versions, drain=drain)
 
 
 def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: list[str]) -> str | None:
@@ -369,9 +386,11 @@ def _assemble(
     observation,
     load_start_s,
     load_end_s,
-    drain,
+    drain: DrainOutcome | None,
     notes,
     ops_frame,
+    gaps: list[Gap],
+    versions: dict[str, str | None],
 ) -> History:
     records = list(nemesis_records)
     load_ops = load_result.ops if load_result is not None else None
@@ -383,27 +402,28 @@ def _assemble(
         ops = ops.reset_index(drop=True)
     else:
         ops = ops_frame([])
-    completed, drain_s, left = drain
     end_s = clock.now_s() if clock else 0.0
     load_end = load_end_s if load_end_s is not None else end_s
-    complete = (
-        observation is not None
-        and load_result is not None
-        and load_result.complete
-        and not any("could not complete" in n or "interrupted" in n for n in notes)
-    )
+    gaps = list(gaps)
+    if load_result is None or not load_result.complete:
+        gaps.append(Gap.LOAD_INCOMPLETE)
+    if observation is None:
+        gaps.append(Gap.NOT_OBSERVED)
+    drain_end = load_end + drain.duration_s if drain is not None else None
     meta = RunMeta(
         run_id=run_id,
         seed=scenario.seed,
         scenario=scenario.name,
-        complete=complete,
-        phases=phases_of(scenario, load_start_s, load_end, (load_end + drain_s) if drain_s is not None else None),
+        complete=not gaps,
+        gaps=tuple(dict.fromkeys(gaps)),
+        phases=phases_of(scenario, load_start_s, load_end, drain_end),
         load_start_s=load_start_s,
-        drain_completed=completed,
-        drain_duration_s=drain_s,
-        backlog_left=left,
+        drain_completed=drain.completed if drain is not None else None,
+        drain_duration_s=drain.duration_s if drain is not None else None,
+        backlog_left=drain.backlog_left if drain is not None else None,
         notes=tuple(notes),
         extra={
+            "versions": dict(versions),
             "harness_version": __version__,
             "variant": scenario.system.variant.value,
             "system": {

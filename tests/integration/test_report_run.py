@@ -138,7 +138,10 @@ def test_a_real_run_gets_every_file_and_they_agree(short_run):
     assert figures["events_posted"] > 500 and figures["fault_windows"] == 1
     assert figures["backlog_events_peak"] is not None
     assert summary["faults"][0]["stop_s"] - summary["faults"][0]["start_s"] == pytest.approx(2.0, abs=0.3)
-    assert summary["versions"]["redis"] and summary["versions"]["postgresql"] and summary["versions"]["toxiproxy"]
+    # Asked of the services when the run ran (INFO server, SHOW server_version, GET /version).
+    for tool in ("redis", "postgresql", "toxiproxy"):
+        assert re.match(r"^\d+\.\d+", summary["versions"][tool] or ""), summary["versions"]
+    assert summary["versions"] == {k: v for k, v in outcome.history.meta.extra["versions"].items()}
     cases = ET.parse(files.junit_xml).getroot().findall("testsuite/testcase")
     assert [c.get("name") for c in cases] == [v.name for v in outcome.verdicts]
     failing = {v.name for v in outcome.verdicts if v.validity.value == "invalid"}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.history.schema import Gap
 from harness.history.store import load_history
 from harness.run.engine import RunOptions, run_scenario
 from harness.scenario import scenario_from_mapping
@@ -69,7 +70,7 @@ def test_thirty_second_run_records_faults_on_time_and_every_request(tmp_path):
     assert len(invokes) > 2500  # ~3000 arrivals over 30 s at 100/s, plus retries and status reads
     assert set(invokes["op_id"]) == set(completions["op_id"])  # every request completed, none twice
     assert completions["op_id"].is_unique
-    assert history.meta.complete and history.meta.drain_completed
+    assert history.meta.complete and history.meta.drain_completed and history.meta.gaps == ()
     assert history.observation is not None and len(history.observation.journal) > 2000
     assert [p.name for p in history.meta.phases] == ["warmup", "baseline", "fault", "recovery", "drain"]
     assert outcome.exit_code in (0, 1)  # judged; the verdicts themselves are the checkers' tests
@@ -167,6 +168,7 @@ def test_sigint_mid_run_heals_stops_everything_and_keeps_a_partial_history(tmp_p
     assert all(p.enabled for p in toxiproxy.proxies().values())
     history = load_history(run_dir)
     assert history.meta.complete is False
+    assert Gap.INTERRUPTED in history.meta.gaps  # typed: nothing reads the notes' words to decide
     assert any("interrupted" in note for note in history.meta.notes)
     assert (history.ops["type"] == "invoke").sum() > 100
     assert json.loads((run_dir / "meta.json").read_text())["complete"] is False

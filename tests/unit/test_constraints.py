@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from harness.report.versions import CONSTRAINTS_FILE, constraints_status
+from harness.run.versions import CONSTRAINTS_FILE, constraints_status
 
 REPO = Path(__file__).resolve().parents[2]
 

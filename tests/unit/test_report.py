@@ -96,6 +96,9 @@ def test_summary_validates_against_the_documented_schema_and_holds_the_figures(j
         "locust",
         "constraints",
     }
+    # This history recorded none: a re-render shows "not recorded", never this machine's versions.
+    recorded = history.meta.extra.get("versions", {})
+    assert all(summary["versions"][tool] == recorded.get(tool) for tool in summary["versions"]), summary["versions"]
 
 
 def test_the_schema_validator_rejects_what_the_schema_forbids(judged):
