@@ -19,8 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.checkers.config import CheckConfig
-from harness.checkers.suite import check_all
-from harness.checkers.verdict import Validity, Verdict, exit_code
+from harness.checkers.verdict import Validity, Verdict
 from harness.errors import UsageError
 from harness.history.store import load_history
 
@@ -63,18 +62,13 @@ def check_run(run_dir: Path, config: CheckConfig | None = None, out: TextIO | No
     config: explicit thresholds; else run_dir/check_config.json; else CheckConfig() defaults.
     Raises UsageError (exit 2) when the folder or a file in it is wrong.
     """
+    from harness.checkers.judge import judge_run
+
     out = out if out is not None else sys.stdout
     run_dir = Path(run_dir)
-    source = "given"
-    if config is None:
-        stored = run_dir / CHECK_CONFIG_FILE
-        if stored.is_file():
-            config, source = read_check_config(stored), str(stored)
-        else:
-            config, source = CheckConfig(), "defaults (no check_config.json in the run folder)"
     history = load_history(run_dir)
-    verdicts = check_all(history, config)
-    code = exit_code(verdicts, config.allow_unknown)
+    judgement = judge_run(run_dir, config, history=history, write=False)  # check reads; it writes nothing
+    verdicts, config, source, code = judgement.verdicts, judgement.config, judgement.config_source, judgement.exit_code
     notes = (
         ()
         if history.meta.complete

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from harness.files import write_bytes_atomic, write_text_atomic
 from harness.history.schema import History
+from harness.overlay import ModelOverlay, read_overlay
 from harness.report.figures import recovery_times_s
 from harness.report.html import render_html
 from harness.report.junit import junit_xml
@@ -23,7 +24,16 @@ from harness.report.markdown import render_markdown
 from harness.report.series import fault_windows
 from harness.report.summary import SUMMARY_FILE, build_summary, summary_json_text
 
-__all__ = ["ReportFiles", "write_report", "report_command", "JUNIT_FILE", "HTML_FILE", "MARKDOWN_FILE", "SUMMARY_FILE"]
+__all__ = [
+    "ReportFiles",
+    "render_run",
+    "write_report",
+    "report_command",
+    "JUNIT_FILE",
+    "HTML_FILE",
+    "MARKDOWN_FILE",
+    "SUMMARY_FILE",
+]
 
 JUNIT_FILE = "junit.xml"
 HTML_FILE = "report.html"
@@ -45,36 +55,49 @@ class ReportFiles:
     summary: dict = field(default_factory=dict, compare=False, repr=False)
 
 
+def render_run(run_dir: Path) -> ReportFiles:
+    """The render phase: the four report files from what the run folder holds, and nothing else.
+
+    The history, the verdicts judge_run wrote (none: the report says nothing was judged, exit 1),
+    the thresholds they were judged by, the model's prediction predict_run wrote, the versions
+    the run recorded. Rendering twice gives the same files.
+    """
+    from harness.checkers.judge import read_judgement
+    from harness.history.store import load_history
+
+    run_dir = Path(run_dir)
+    history = load_history(run_dir)
+    judgement = read_judgement(run_dir)
+    overlay, no_overlay = read_overlay(run_dir)
+    verdicts = judgement.verdicts if judgement is not None else ()
+    config = judgement.config if judgement is not None else None
+    return write_report(run_dir, history, verdicts, config, overlay=overlay, overlay_missing=no_overlay)
+
+
 def write_report(
     run_dir: Path,
     history: History,
     verdicts: tuple,
     config=None,
-    prediction=None,
-    prediction_offset_s: float | None = None,
+    overlay: ModelOverlay | None = None,
+    overlay_missing: str | None = None,
 ) -> ReportFiles:
     """Write the four report files into run_dir (created if needed) and return their paths and exit code.
 
     config: the CheckConfig the verdicts were judged with (its allow_unknown decides the gate).
-    prediction: a harness.capacity Prediction to lay over the measured backlog; its times are
-    shifted by prediction_offset_s (default: meta.load_start_s, since a model run from the
-    LoadProfile starts at load time 0).
+    overlay: the capacity model's prediction (predicted metrics on the run's clock) to lay over the
+    measured backlog; overlay_missing: why the model did not predict this run, named on the page.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     verdicts = tuple(verdicts)
     summary = build_summary(run_dir, history, verdicts, config)
-    problems = []
-    predicted_metrics = None
-    if prediction is not None:
-        offset = history.meta.load_start_s if prediction_offset_s is None else prediction_offset_s
-        predicted_metrics = prediction.metrics.assign(time_s=prediction.metrics["time_s"] + float(offset))
+    problems = [overlay_missing] if overlay_missing else []
+    predicted_metrics = overlay.metrics if overlay is not None else None
     timeline = _drawn("timeline", problems, lambda: _timeline(history, verdicts, predicted_metrics))
     model = None
-    if predicted_metrics is not None:
-        model = _drawn(
-            "model against measurement", problems, lambda: _prediction(history, prediction, predicted_metrics)
-        )
+    if overlay is not None:
+        model = _drawn("model against measurement", problems, lambda: prediction_png(overlay, history))
     paths = {
         "junit_xml": run_dir / JUNIT_FILE,
         "report_html": run_dir / HTML_FILE,
@@ -111,31 +134,10 @@ def _timeline(history: History, verdicts: tuple, predicted_metrics) -> bytes:
     return timeline_png(history, fault_windows(history), recovery_times_s(verdicts), predicted)
 
 
-def _prediction(history: History, prediction, predicted_metrics) -> bytes:
-    from harness.capacity import prediction_error
-    from harness.report.plots import prediction_png
+def prediction_png(overlay: ModelOverlay, history: History) -> bytes:
+    from harness.report.plots import prediction_png as draw
 
-    # prediction_error compares both on the same basis (the model's commit against the journal's stamp).
-    try:
-        errors = prediction_error(prediction, history)
-    except ValueError:  # apply times unknown (no applied_s, no posted counter): the backlogs still compare
-        errors = {}
-    latency = {
-        q: {
-            "measured": _finite((errors.get(f"latency_ms_{q}") or {}).get("measured")),
-            "predicted": _finite(
-                (errors.get(f"latency_ms_{q}") or {}).get("predicted", getattr(prediction, f"latency_ms_{q}"))
-            ),
-        }
-        for q in ("p50", "p95", "p99")
-    }
-    return prediction_png(predicted_metrics, history.metrics, latency)
-
-
-def _finite(value) -> float | None:
-    import math
-
-    return float(value) if value is not None and math.isfinite(float(value)) else None
+    return draw(overlay.metrics, history.metrics, overlay.latency)
 
 
 def report_command(run_dir: Path, out: TextIO | None = None) -> int:
@@ -146,23 +148,15 @@ def report_command(run_dir: Path, out: TextIO | None = None) -> int:
     at call time, so that a captured stdout captures it).
     """
     out = out if out is not None else sys.stdout
-    from harness.checkers import CheckConfig, check_all, read_check_config
-    from harness.checkers.console import CHECK_CONFIG_FILE
-    from harness.history.store import load_history
+    from harness.checkers.judge import judge_run
 
-    run_dir = Path(run_dir)
-    history = load_history(run_dir)
-    stored = run_dir / CHECK_CONFIG_FILE
-    if stored.is_file():
-        config, source = read_check_config(stored), str(stored)
-    else:
-        config, source = CheckConfig(), "defaults (no check_config.json in the run folder)"
-    verdicts = check_all(history, config)
-    files = write_report(run_dir, history, verdicts, config)
-    print(f"run {history.meta.run_id} (seed {history.meta.seed}); thresholds: {source}", file=out)
-    if not history.meta.complete:
+    judgement = judge_run(run_dir)
+    files = render_run(run_dir)
+    summary = files.summary
+    print(f"run {summary['run_id']} (seed {summary['seed']}); thresholds: {judgement.config_source}", file=out)
+    if not summary["complete"]:
         print("INCOMPLETE: the stored run did not complete; exit 3 whatever the verdicts", file=out)
-    for verdict in verdicts:
+    for verdict in judgement.verdicts:
         print(f"  {verdict.validity.value.upper():8s} {verdict.name}: {verdict.summary}", file=out)
     for problem in files.problems:
         print(f"note: plot not drawn: {problem}", file=out)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -41,6 +42,9 @@ from harness.scenario import Scenario, StackMode, scenario_to_yaml
 from harness.stack import AttachedStack, LocalStack, StackConfig, terminate_as_exception
 from harness.stack.ports import free_port
 
+if TYPE_CHECKING:
+    from harness.report.write import ReportFiles
+
 __all__ = ["RunOptions", "RunOutcome", "run_scenario", "record_run", "phases_of", "new_run_id"]
 
 LOAD_START_OFFSET_S = 2.0  # the Locust child's start-up: load time 0 is t0 + this
@@ -53,7 +57,7 @@ class RunOptions:
     reports_dir: Path = Path("reports")
     run_id: str | None = None
     progress: Callable | None = None  # called with a dict of figures ~4 times a second
-    judge: bool = True
+    judge: bool = True  # False: record only (predict, judge and render later, from the run folder)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class RunOutcome:
     exit_code: int = 0
     notes: tuple = ()
     prediction: str | None = None  # the capacity model's a-priori figures, one line, for the console
+    report: ReportFiles | None = None  # the rendered files (None when options.judge is False)
 
 
 def new_run_id(scenario: Scenario, now: datetime | None = None) -> str:
@@ -157,25 +162,33 @@ def _drain(sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threa
 
 
 def run_scenario(scenario: Scenario, options: RunOptions = RunOptions()) -> RunOutcome:
-    """Run one scenario end to end: record, then judge and report. Raises StackError (exit 3) when the
-    stack cannot start; any later failure still saves the partial history, marked incomplete."""
+    """Run one scenario in its four phases: record, predict, judge, render.
+
+    Each phase after the record is a function of the run folder the record wrote; `ledgerchaos
+    report` later goes through the same judge and render. Raises StackError (exit 3) when the stack
+    cannot start; any later failure still saves the partial history, its gaps named.
+    """
+    from harness.capacity.run_prediction import predict_run
+    from harness.checkers.judge import judge_run
+    from harness.report.write import render_run
+
     record = record_run(scenario, options)
-    history, run_dir, notes = record.history, record.run_dir, list(record.notes)
-    complete = history.meta.complete
-    verdicts: tuple = ()
-    exit_code = 0 if complete else 3
-    predicted = None
-    if options.judge:
-        verdicts, judged_code = _judge(history, scenario)
-        exit_code = judged_code if complete else 3
-        predicted = _report(run_dir, history, verdicts, scenario, notes)
+    notes = list(record.notes)
+    if not options.judge:
+        return RunOutcome(record.run_dir, record.history, exit_code=0 if record.complete else 3, notes=tuple(notes))
+    overlay, no_overlay = predict_run(record.run_dir, scenario, record.history)
+    if no_overlay:
+        notes.append(no_overlay)
+    judgement = judge_run(record.run_dir, history=record.history)
+    files = render_run(record.run_dir)
     return RunOutcome(
-        run_dir=run_dir,
-        history=history,
-        verdicts=verdicts,
-        exit_code=exit_code,
+        run_dir=record.run_dir,
+        history=record.history,
+        verdicts=judgement.verdicts,
+        exit_code=files.exit_code,  # the judged code, or 3 for an incomplete run whatever its verdicts
         notes=tuple(notes),
-        prediction=predicted,
+        prediction=overlay.line if overlay is not None else None,
+        report=files,
     )
 
 
@@ -354,28 +367,6 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
     return RunRecord(run_dir=run_dir, scenario=scenario, history=history, versions=versions, drain=drain)
 
 
-def _report(run_dir: Path, history: History, verdicts: tuple, scenario: Scenario, notes: list[str]) -> str | None:
-    """The report files, with the capacity model's a-priori prediction of the same load and faults laid over;
-    returns that prediction as one line (None when the model could not run)."""
-    from harness.report import write_report
-
-    prediction = None
-    try:
-        from harness.capacity.scenario_bridge import predict_scenario
-
-        prediction = predict_scenario(scenario)
-    except Exception as exc:  # noqa: BLE001 - the model is a guest in the report; its failure is named, not fatal
-        notes.append(f"capacity model prediction unavailable: {type(exc).__name__}: {exc}")
-    write_report(run_dir, history, verdicts, scenario.invariants, prediction=prediction)
-    if prediction is None:
-        return None
-    return (
-        f"backlog peak {prediction.backlog_events_peak:.0f} events, latency p50 {prediction.latency_ms_p50:.1f} ms"
-        f" / p99 {prediction.latency_ms_p99:.1f} ms, {prediction.applied_count} of {prediction.arrivals_count}"
-        f" arrivals applied, {prediction.shed_count} shed"
-    )
-
-
 def _assemble(
     scenario,
     run_id,
@@ -444,14 +435,6 @@ def _save(run_dir: Path, history: History) -> None:
     from harness.history.store import save_history
 
     save_history(run_dir, history)
-
-
-def _judge(history: History, scenario: Scenario):
-    from harness.checkers import check_all, exit_code
-
-    config = scenario.invariants
-    verdicts = check_all(history, config)
-    return verdicts, exit_code(verdicts, config.allow_unknown)
 
 
 def _figures(scenario, clock, load, sampler, nemesis, phase) -> dict:

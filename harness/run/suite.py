@@ -93,7 +93,6 @@ def suite_command(
 
 
 def _run_one(path: Path, scenario, reports_dir: Path) -> dict:
-    from harness.report.write import write_report
     from harness.run.engine import RunOptions, run_scenario
 
     try:
@@ -105,9 +104,9 @@ def _run_one(path: Path, scenario, reports_dir: Path) -> dict:
             "report_html": None,
             "summary": _failed_summary(scenario, path, exc),
         }
-    files = write_report(outcome.run_dir, outcome.history, outcome.verdicts, scenario.invariants)
+    files = outcome.report  # rendered once, by the run's own render phase
+    assert files is not None, "run_scenario judges and renders unless told not to"
     summary = dict(files.summary)
-    summary["exit_code"] = max(files.exit_code, outcome.exit_code)  # they agree; if not, the worse one stands
     return {"scenario": scenario.name, "file": str(path), "report_html": files.report_html, "summary": summary}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.schema_check import validate
-from harness.report.write import report_command, write_report
+from harness.report.write import report_command
 from harness.run.engine import RunOptions, run_scenario
 from harness.scenario import scenario_from_mapping
 
@@ -118,8 +118,7 @@ def short_run(tmp_path_factory):
     reports = tmp_path_factory.mktemp("reports")
     scenario = scenario_from_mapping(SHORT)
     outcome = run_scenario(scenario, RunOptions(reports_dir=reports, run_id="short"))
-    files = write_report(outcome.run_dir, outcome.history, outcome.verdicts, scenario.invariants)
-    return scenario, outcome, files
+    return scenario, outcome, outcome.report  # the report the run rendered itself, once: what CI keeps
 
 
 def test_a_real_run_gets_every_file_and_they_agree(short_run):
@@ -132,6 +131,10 @@ def test_a_real_run_gets_every_file_and_they_agree(short_run):
     assert summary["complete"] is True and summary["exit_code"] == outcome.exit_code == files.exit_code
     assert summary["replay_command"] == f"ledgerchaos run {outcome.run_dir / 'scenario.resolved.yaml'} --seed 21"
     assert (outcome.run_dir / "scenario.resolved.yaml").is_file()
+    for phase_file in ("verdicts.json", "prediction.json", "prediction_metrics.csv"):  # judge and predict wrote
+        assert (outcome.run_dir / phase_file).is_file(), phase_file
+    html = files.report_html.read_text()
+    assert "Capacity model against measurement" in html and files.problems == ()  # every panel, first time
     figures = summary["figures"]
     assert 80 <= figures["throughput_per_s_offered"] <= 130, figures  # ~100/s offered
     assert figures["throughput_per_s_posted"] > 50 and figures["latency_ms_p99"] > 0
@@ -170,4 +173,6 @@ def test_re_rendering_the_stored_run_gives_the_same_verdicts(short_run, capsys):
         (v.name, v.validity.value, v.summary) for v in outcome.verdicts
     ]
     assert again["verdicts"] == first["verdicts"] and code == first["exit_code"]
+    assert again["versions"] == first["versions"]  # recorded by the run, not probed again
+    assert "Capacity model against measurement" in files.report_html.read_text()  # the stored prediction
     assert "report.html" in capsys.readouterr().out

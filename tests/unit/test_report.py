@@ -20,6 +20,7 @@ from harness.checkers.timeline import Timeline
 from harness.errors import UsageError
 from harness.history.schema import METRICS_COLUMNS, conform
 from harness.history.store import save_history
+from harness.overlay import ModelOverlay
 from harness.report.schema_check import validate
 from harness.report.write import report_command, write_report
 
@@ -251,10 +252,9 @@ def test_a_prediction_is_laid_over_the_measured_backlog(tmp_path):
         METRICS_COLUMNS,
         "metrics",
     )
-    prediction = SimpleNamespace(metrics=predicted, latency_ms_p50=10.0, latency_ms_p95=20.0, latency_ms_p99=30.0)
-    files = write_report(
-        tmp_path, history, (Verdict("slo", Validity.VALID, "holds"),), CheckConfig(), prediction=prediction
-    )
+    latency = {q: {"measured": None, "predicted": ms} for q, ms in (("p50", 10.0), ("p95", 20.0), ("p99", 30.0))}
+    overlay = ModelOverlay(line="a prediction", metrics=predicted, latency=latency)
+    files = write_report(tmp_path, history, (Verdict("slo", Validity.VALID, "holds"),), CheckConfig(), overlay=overlay)
     html = files.report_html.read_text()
     assert "Capacity model against measurement" in html
     assert len(re.findall(r"<img ", html)) == 2

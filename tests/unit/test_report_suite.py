@@ -14,6 +14,7 @@ import harness.run.engine as engine
 from harness.checkers import Validity, Verdict
 from harness.checkers.timeline import Timeline
 from harness.errors import StackError, UsageError
+from harness.report.write import write_report
 from harness.run.suite import suite_command
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -63,7 +64,8 @@ def _fake_engine(monkeypatch, results):
         verdicts = (Verdict("no_lost_ack", validity, "holds" if result == 0 else "violated: <lost>"),)
         run_dir = options.reports_dir / history.meta.run_id
         run_dir.mkdir(parents=True)
-        return engine.RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=result)
+        files = write_report(run_dir, history, verdicts)  # the real engine's render phase writes these
+        return engine.RunOutcome(run_dir=run_dir, history=history, verdicts=verdicts, exit_code=result, report=files)
 
     monkeypatch.setattr(engine, "run_scenario", run_scenario)
     return calls
