@@ -31,16 +31,11 @@ from harness.errors import LedgerchaosError
 from harness.faults.nemesis import Nemesis
 from harness.history.schema import METRICS_COLUMNS, Gap, History, Phase, RunMeta, conform, empty_frame
 from harness.run.clock import RunClock
-from harness.run.links import LinkPlan, direct_links, plan_links
-from harness.run.observe import observe
+from harness.run.parts import RunParts, Sampler, real_parts
 from harness.run.record import DrainOutcome, RunRecord
-from harness.run.reset import reset_reference_state
-from harness.run.sampler import MetricsSampler
-from harness.run.system import ReferenceSystem, SystemConfig, process_control
-from harness.run.versions import versions_at_run_time
+from harness.run.system import SystemConfig, process_control
 from harness.scenario import Scenario, StackMode, scenario_to_yaml
-from harness.stack import AttachedStack, LocalStack, StackConfig, terminate_as_exception
-from harness.stack.ports import free_port
+from harness.stack import terminate_as_exception
 
 if TYPE_CHECKING:
     from harness.report.write import ReportFiles
@@ -58,6 +53,7 @@ class RunOptions:
     run_id: str | None = None
     progress: Callable | None = None  # called with a dict of figures ~4 times a second
     judge: bool = True  # False: record only (predict, judge and render later, from the run folder)
+    parts: RunParts | None = None  # None: the real parts (harness/run/parts.py); tests pass fakes
 
 
 @dataclass(frozen=True)
@@ -139,14 +135,7 @@ def _metrics_frame(path: Path) -> pd.DataFrame:
     return conform(pd.DataFrame(rows), METRICS_COLUMNS, "metrics")
 
 
-def _stack_context(scenario: Scenario, run_dir: Path):
-    spec = scenario.stack
-    if spec.mode is StackMode.ATTACH:
-        return AttachedStack(spec.redis_url, spec.postgres_url, spec.toxiproxy_url)
-    return LocalStack(StackConfig(run_dir=run_dir / "stack", keep_dir=spec.keep_dir))
-
-
-def _drain(sampler: MetricsSampler, clock: RunClock, bound_s: float, stop: threading.Event) -> DrainOutcome:
+def _drain(sampler: Sampler, clock: RunClock, bound_s: float, stop: threading.Event) -> DrainOutcome:
     """Wait (bounded) until no event is waiting or in flight."""
     began = clock.now_s()
     left: int | None = None
@@ -198,7 +187,7 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
     Raises StackError (exit 3) when the stack cannot start; any later failure still saves the
     partial history, its gaps named (RunMeta.gaps)."""
     from harness.load.config import LoadRunConfig
-    from harness.load.driver import LoadRun, ops_frame
+    from harness.load.driver import ops_frame
 
     run_id = options.run_id or new_run_id(scenario)
     run_dir = Path(options.reports_dir) / run_id
@@ -220,26 +209,19 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
     stop = threading.Event()
     run_deadline = time.monotonic() + scenario.duration_s_max
 
+    parts = options.parts or real_parts()
     with contextlib.ExitStack() as undo, terminate_as_exception():
-        services = undo.enter_context(_stack_context(scenario, run_dir))
-        adapter = None
-        if services.toxiproxy_url:
-            from harness.faults.toxiproxy_adapter import ToxiproxyAdapter
-
-            adapter = ToxiproxyAdapter(services.toxiproxy_url)
+        services = undo.enter_context(parts.stack(scenario, run_dir))
+        control = parts.fault_proxy(services)
         if scenario.stack.mode is StackMode.ATTACH and scenario.stack.reset_state:
-            reset_reference_state(services.redis_url, services.postgres_url)
-        api_port = free_port()
-        links: LinkPlan = (
-            plan_links(adapter, services.redis_url, services.postgres_url, api_port)
-            if adapter
-            else direct_links(services.redis_url, services.postgres_url, api_port)
-        )
-        if adapter is not None:
-            undo.callback(adapter.reset)
-        versions = versions_at_run_time(services.redis_url, services.postgres_url, adapter)
+            parts.reset(services)
+        api_port = parts.api_port()
+        links = parts.links(control, services, api_port)
+        if control is not None:
+            undo.callback(control.reset)
+        versions = parts.versions(services, control)
 
-        system = ReferenceSystem(
+        system = parts.system(
             SystemConfig(
                 api_redis_url=links.api_redis_url,
                 api_postgres_url=services.postgres_url,
@@ -266,13 +248,13 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
             record=sink,
             rng=random.Random(scenario.seed ^ 0x5EED),
             proxies=links.proxies,
-            links=adapter,
+            links=control,
             processes=process_control(system),
             offset_s=load_start_s,
         )
         nemesis.check_supported()
-        sampler = MetricsSampler(
-            services.redis_url,
+        sampler = parts.sampler(
+            services,
             scenario.system.partitions,
             api_port,
             run_dir / "metrics.jsonl",
@@ -282,7 +264,7 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
         sampler.start()
         undo.callback(sampler.stop)
 
-        load = LoadRun(
+        load = parts.load(
             LoadRunConfig(
                 api_url=links.api_url_for_clients,
                 profile=scenario.load.profile,
@@ -334,7 +316,7 @@ def record_run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunRec
                 notes.append(f"the drain did not finish within {drain_bound_s:g} s; {drain.backlog_left} event(s) left")
             sampler.stop()
             system.stop_all()
-            observation = observe(services.postgres_url, services.redis_url, clock.t0_wall_s)
+            observation = parts.observe(services, clock.t0_wall_s)
         except KeyboardInterrupt:
             gaps.append(Gap.INTERRUPTED)
             notes.append("the run was interrupted (Ctrl-C or SIGTERM); the history is partial")
