@@ -180,8 +180,26 @@ def _stack(raw: Any) -> StackSpec:
     return spec
 
 
+# Settings that would drive a system other than the reference system. They are refused by name
+# until that exists: a run that started the reference system instead would judge the wrong one.
+_NOT_YET = ("api_url", "command", "health_url", "links", "processes", "observe", "setup", "request")
+
+
 def _system(raw: Any) -> SystemSpec:
-    section = _mapping(raw, "system")
+    section = dict(_mapping(raw, "system"))
+    kind = section.pop("kind", "reference")
+    if kind != "reference":
+        raise ScenarioError(
+            f"system.kind: {kind!r} is not supported yet; only the bundled reference system can be driven "
+            "(kind: reference). Judging your own service's history works today: see docs/history-format.md"
+        )
+    for key in _NOT_YET:
+        if key in section:
+            raise ScenarioError(
+                f"system.{key}: driving your own service is not supported yet, so nothing would be sent to it "
+                "and the reference system would be judged instead; remove it. Judging your own service's "
+                "history works today: see docs/history-format.md"
+            )
     variant = section.get("variant", Variant.CORRECT.value)
     if variant not in VARIANTS:
         close = difflib.get_close_matches(str(variant), VARIANTS, n=1)

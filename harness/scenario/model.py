@@ -62,7 +62,12 @@ class StackSpec:
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """How to start the reference system (or, with api_url, which running service to drive)."""
+    """How to start the reference system, the one system a run drives today.
+
+    Driving a user's own service (`kind: external`, `api_url`, ...) is refused by the loader with
+    exit 2 until it is built: accepting it and starting the reference system instead judged the
+    wrong system and passed (a false green).
+    """
 
     consumers: int = 2
     partitions: int = 4
@@ -70,7 +75,6 @@ class SystemSpec:
     batch_size: int = 200
     high_water_mark: int = 20_000
     start_timeout_s: float = 30.0
-    api_url: str | None = None  # a user's own service: nothing of the reference system is started
     options: Mapping[str, str] = field(default_factory=dict)  # further `--flag value` pairs for the system
 
 

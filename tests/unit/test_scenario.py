@@ -147,6 +147,9 @@ def _cli(*args):
         ("faults.0.kind", "earthquake", "faults[0].kind"),
         ("faults.0.duration_s", -1, "faults[0].duration_s"),
         ("faults.0.link", "nowhere", "faults[0].link"),
+        # A setting that would drive another system than the reference one: refused, never a false green.
+        ("system", {"api_url": "http://127.0.0.1:18090"}, "system.api_url: driving your own service"),
+        ("system", {"kind": "external"}, "system.kind: 'external' is not supported yet"),
     ],
 )
 def test_bad_scenario_file_exits_2_and_starts_nothing(tmp_path, path, value, field):
