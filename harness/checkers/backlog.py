@@ -16,7 +16,7 @@ from typing import cast
 
 import pandas as pd
 
-from harness.checkers.common import unknown
+from harness.checkers.common import not_judged, unknown
 from harness.checkers.config import CheckConfig
 from harness.checkers.verdict import Evidence, Validity, Verdict
 from harness.history.schema import History
@@ -50,22 +50,13 @@ def backlog_bounded(history: History, config: CheckConfig, facts=None) -> Verdic
     counts = {"samples": int(len(series))}
     if len(series) == 0:
         if bound is None:
-            return Verdict(
-                NAME, Validity.VALID, "nothing judged: no backlog_events_max set and no samples", counts, {}, ()
-            )
+            return not_judged(NAME, "no backlog_events_max set (and no backlog samples)", counts)
         return unknown(NAME, "cannot judge: no backlog samples in the metrics (ledger_backlog_events)", counts)
     peak_time_s = float(cast(float, series.idxmax()))  # pandas-stubs say Hashable; this index is seconds
     peak = float(series.max())
     figures = {"backlog_events_peak": peak, "backlog_events_peak_time_s": peak_time_s}
     if bound is None:
-        return Verdict(
-            NAME,
-            Validity.VALID,
-            f"nothing judged: no backlog_events_max set (peak {peak:.0f} events)",
-            counts,
-            figures,
-            (),
-        )
+        return not_judged(NAME, f"no backlog_events_max set (peak {peak:.0f} events)", counts, figures)
     over = series[series > bound]
     counts["samples_over_bound"] = int(len(over))
     figures["backlog_events_max"] = float(bound)

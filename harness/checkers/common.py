@@ -13,7 +13,7 @@ import numpy as np
 from harness.checkers.facts import Facts
 from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
 
-__all__ = ["unknown", "needs_observation", "needs_ops", "evidence_for", "verdict", "first_in_order"]
+__all__ = ["unknown", "not_judged", "needs_observation", "needs_ops", "evidence_for", "verdict", "first_in_order"]
 
 
 def unknown(
@@ -24,6 +24,13 @@ def unknown(
     evidence: tuple = (),
 ) -> Verdict:
     return Verdict(name, Validity.UNKNOWN, reason, counts or {}, figures or {}, evidence)
+
+
+def not_judged(
+    name: str, reason: str, counts: Mapping[str, int] | None = None, figures: Mapping[str, float] | None = None
+) -> Verdict:
+    """Nothing to judge (no bound set, nothing of its kind in the history): said, never shown as a pass."""
+    return Verdict(name, Validity.NOT_JUDGED, f"not judged: {reason}", counts or {}, figures or {}, ())
 
 
 def needs_observation(name: str, facts: Facts) -> Verdict | None:

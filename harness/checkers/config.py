@@ -29,7 +29,7 @@ CHECKER_NAMES = (
     "slo",
 )
 
-_NAME_SETS = ("enabled", "allow_unknown")
+_NAME_SETS = ("enabled", "allow_unknown", "require")
 _STRING_SETS = ("degradation_errors_allowed", "rejected_status_values")
 _OPTIONAL_LIMITS = (
     "latency_ms_p50_max",
@@ -47,6 +47,8 @@ class CheckConfig:
 
     enabled: checker names that run (default: all of CHECKER_NAMES).
     allow_unknown: checker names whose UNKNOWN verdict does not fail the gate.
+    require: checker names that must judge: one that judged nothing (no bound set, nothing of its
+        kind in the history) is UNKNOWN instead of NOT_JUDGED, so the gate fails on it.
     grace_s: seconds after a fault stops during which the API is still judged as inside the fault
         (connections re-open, consumers restart).
     api_latency_ms_max: inside a fault window and its grace, every client op must complete within this
@@ -70,6 +72,7 @@ class CheckConfig:
 
     enabled: frozenset = frozenset(CHECKER_NAMES)
     allow_unknown: frozenset = frozenset()
+    require: frozenset = frozenset()
     grace_s: float = 5.0
     api_latency_ms_max: float = 2000.0
     degradation_errors_allowed: frozenset = frozenset()
@@ -101,6 +104,10 @@ class CheckConfig:
                         f'"{name}": {item!r} is not a checker{_did_you_mean(item, CHECKER_NAMES)}; '
                         f"use some of {', '.join(CHECKER_NAMES)}"
                     )
+        for item in sorted(self.require - self.enabled):
+            raise ValueError(f'"require": {item!r} is not enabled; enable it or do not require it')
+        for item in sorted(self.require & self.allow_unknown):
+            raise ValueError(f'"require": {item!r} is also in allow_unknown; a required checker must judge')
         _number(self, "grace_s", 0.0, _LIMIT_S_MAX)
         _number(self, "api_latency_ms_max", 0.0, _LIMIT_S_MAX * 1000, low_open=True)
         _number(self, "recovery_share", 0.0, 10.0, low_open=True)

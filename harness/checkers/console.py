@@ -23,11 +23,18 @@ from harness.checkers.verdict import Validity, Verdict
 from harness.errors import UsageError
 from harness.history.store import load_history
 
-__all__ = ["check_run", "read_check_config", "write_check_config", "render_verdicts", "CHECK_CONFIG_FILE"]
+__all__ = [
+    "check_run",
+    "read_check_config",
+    "write_check_config",
+    "render_verdicts",
+    "judged_line",
+    "CHECK_CONFIG_FILE",
+]
 
 CHECK_CONFIG_FILE = "check_config.json"
 _CONFIG_BYTES_MAX = 1_000_000
-_STYLE = {Validity.VALID: "green", Validity.INVALID: "bold red", Validity.UNKNOWN: "yellow"}
+_STYLE = {Validity.VALID: "green", Validity.INVALID: "bold red", Validity.UNKNOWN: "yellow", Validity.NOT_JUDGED: "dim"}
 # Op fields in the order a person reads them; the event id is the evidence's heading already.
 _OP_FIELDS = ("op_id", "attempt", "status_code", "error", "latency_ms", "retry_after_s", "value", "fault_id", "fault")
 
@@ -103,7 +110,7 @@ def render_verdicts(
     table.add_column("verdict", no_wrap=True)
     table.add_column("summary")
     for v in verdicts:
-        label = v.validity.value.upper()
+        label = v.validity.value.upper().replace("_", " ")
         if v.validity is Validity.UNKNOWN and v.name in config.allow_unknown:
             label += " (allowed)"
         table.add_row(v.name, f"[{_STYLE[v.validity]}]{label}[/]", escape(v.summary))
@@ -116,7 +123,7 @@ def render_verdicts(
         if v.figures and v.name in ("graceful_degradation", "slo"):
             console.print(f"[bold]{v.name}[/] figures: {escape(_pairs(v.figures, float_format=True))}")
     for v in verdicts:
-        if v.validity is Validity.VALID:
+        if v.validity in (Validity.VALID, Validity.NOT_JUDGED):
             continue
         console.print()
         console.print(f"[{_STYLE[v.validity]}]{v.name}: {v.validity.value}[/]  {escape(_pairs(v.counts))}")
@@ -133,10 +140,23 @@ def render_verdicts(
             parts.append("invalid: " + ", ".join(invalid))
         if unknown:
             parts.append("unknown: " + ", ".join(unknown))
-        if not verdicts:
-            parts.append("no checker enabled: nothing judged")
         console.print()
-        console.print(f"exit {code}" + (f" ({'; '.join(parts)})" if parts else ": every invariant holds"))
+        console.print(f"exit {code}: {judged_line(verdicts)}" + (f" ({'; '.join(parts)})" if parts else ""))
+
+
+def judged_line(verdicts: Iterable[Verdict]) -> str:
+    """How many invariants were judged and how they stand, e.g. "7 judged, all hold; 3 not judged"."""
+    verdicts = tuple(verdicts)
+    judged = [v for v in verdicts if v.validity is not Validity.NOT_JUDGED]
+    skipped = len(verdicts) - len(judged)
+    if not judged:
+        head = "nothing judged" + (" (no checker enabled)" if not verdicts else "")
+    elif all(v.validity is Validity.VALID for v in judged):
+        head = f"{len(judged)} judged, all hold"
+    else:
+        holding = sum(1 for v in judged if v.validity is Validity.VALID)
+        head = f"{len(judged)} judged, {holding} hold"
+    return head + (f"; {skipped} not judged" if skipped else "")
 
 
 def format_op(op: Mapping) -> str:

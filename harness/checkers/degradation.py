@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.checkers.common import evidence_for, needs_ops, unknown
+from harness.checkers.common import evidence_for, needs_ops, not_judged, unknown
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import DONE_FAIL, DONE_INFO, DONE_NONE, DONE_OK, Facts
 from harness.checkers.verdict import EVIDENCE_MAX, Evidence, Validity, Verdict
@@ -112,9 +112,7 @@ def graceful_degradation(history: History, config: CheckConfig, facts: Facts | N
                 "were expected (fault_windows_min); were the nemesis ops recorded?",
                 counts,
             )
-        return Verdict(
-            NAME, Validity.VALID, "holds vacuously: no fault window in the history, nothing to degrade", counts, {}, ()
-        )
+        return not_judged(NAME, "no fault window in the history, nothing to degrade", counts)
     attempts = facts.attempts
     answers = _judge_answers(attempts, windows, config, facts.history_end_s, facts.event_id_at)
     counts.update(answers.counts)

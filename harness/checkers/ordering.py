@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.checkers.common import evidence_for, first_in_order, needs_observation, verdict
+from harness.checkers.common import evidence_for, first_in_order, needs_observation, not_judged, verdict
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import Facts, hash_column
 from harness.checkers.verdict import Verdict
@@ -85,6 +85,8 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
         "keys": int(both["key_h"].nunique()),
         "events_applied_too_early": int(bad.sum()),
     }
+    if len(both) == 0:
+        return not_judged(name, "no posted event with an acknowledged submit to order", counts)
     return verdict(
         name,
         int(bad.sum()),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.checkers.common import needs_ops, unknown
+from harness.checkers.common import needs_ops, not_judged, unknown
 from harness.checkers.config import CheckConfig
 from harness.checkers.facts import DONE_OK, Facts
 from harness.checkers.verdict import Evidence, Validity, Verdict
@@ -82,8 +82,6 @@ def slo(history: History, config: CheckConfig, facts: Facts | None = None) -> Ve
     if lacking:
         return unknown(NAME, "cannot judge: " + "; ".join(lacking), counts, figures)
     if not judged:
-        return Verdict(
-            NAME, Validity.VALID, "nothing judged: no SLO bound is set (figures reported only)", counts, figures, ()
-        )
+        return not_judged(NAME, "no SLO bound is set (figures reported only)", counts, figures)
     shown = ", ".join(f"{k}={v:.1f}" for k, v in figures.items() if k.startswith(("latency_ms_p", "throughput")))
     return Verdict(NAME, Validity.VALID, f"holds: {', '.join(judged)} met ({shown})", counts, figures, ())

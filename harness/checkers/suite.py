@@ -60,7 +60,22 @@ def run_checker(name: str, history: History, config: CheckConfig, facts: Facts |
 
 
 def check_all(history: History, config: CheckConfig | None = None) -> tuple[Verdict, ...]:
-    """Every enabled checker, in CHECKER_NAMES order."""
+    """Every enabled checker, in CHECKER_NAMES order; a required checker that judged nothing is UNKNOWN."""
     config = config if config is not None else CheckConfig()
     facts = Facts(history)
-    return tuple(run_checker(name, history, config, facts) for name in CHECKER_NAMES if name in config.enabled)
+    verdicts = [run_checker(name, history, config, facts) for name in CHECKER_NAMES if name in config.enabled]
+    return tuple(_required(v) if v.name in config.require else v for v in verdicts)
+
+
+def _required(verdict: Verdict) -> Verdict:
+    if verdict.validity is not Validity.NOT_JUDGED:
+        return verdict
+    reason = verdict.summary.removeprefix("not judged: ")
+    return Verdict(
+        verdict.name,
+        Validity.UNKNOWN,
+        f"cannot judge: required (invariants.require) but nothing was judged: {reason}",
+        verdict.counts,
+        verdict.figures,
+        (),
+    )

@@ -1,7 +1,10 @@
-"""Verdicts: what a checker says about a history (valid, invalid or unknown) with counts and evidence.
+"""Verdicts: what a checker says about a history (valid, invalid, unknown or not judged) with counts and evidence.
 
-Why three values (Jepsen's :valid? true / false / :unknown): a checker that
-lacks the data it needs, or crashes, must not pass. Evidence names the first
+Why these values (Jepsen's :valid? true / false / :unknown, and one more): a
+checker that lacks the data it needs, or crashes, must not pass (unknown); a
+checker with nothing to judge (no bound set, nothing of its kind in the history)
+must not look like a pass either (not judged: it never fails the gate, never
+counts as a pass, and a scenario that requires it turns it into unknown). Evidence names the first
 offending event ids with their ops from the history, so a person can follow one
 bad event through the run.
 """
@@ -14,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Validity", "Evidence", "Verdict", "exit_code", "EVIDENCE_MAX", "EVIDENCE_OPS_MAX"]
+__all__ = ["Validity", "JUDGED", "Evidence", "Verdict", "exit_code", "EVIDENCE_MAX", "EVIDENCE_OPS_MAX"]
 
 EVIDENCE_MAX = 10  # evidence items per verdict; the total is in counts
 EVIDENCE_OPS_MAX = 8  # ops shown per evidence item (an event's first few attempts and answers)
@@ -24,6 +27,10 @@ class Validity(str, enum.Enum):
     VALID = "valid"
     INVALID = "invalid"
     UNKNOWN = "unknown"
+    NOT_JUDGED = "not_judged"  # nothing to judge; the summary says why
+
+
+JUDGED = frozenset({Validity.VALID, Validity.INVALID, Validity.UNKNOWN})
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,12 @@ class Verdict:
 
 
 def exit_code(verdicts: Iterable[Verdict], allow_unknown: Iterable[str] = frozenset()) -> int:
-    """0 when every verdict is valid (or unknown and its name is in allow_unknown), else 1.
+    """0 when every judged verdict is valid (or unknown and its name is in allow_unknown), else 1.
 
-    No verdicts at all is 1: nothing judged is not a pass.
+    Not judged verdicts are passed over; no judged verdict at all is 1: nothing judged is not a pass.
     """
     allowed = frozenset(allow_unknown)
-    verdicts = tuple(verdicts)
+    verdicts = tuple(v for v in verdicts if v.validity is not Validity.NOT_JUDGED)
     if not verdicts:
         return 1
     for verdict in verdicts:

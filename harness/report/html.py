@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from harness.report.figures import fault_of_figure
+from harness.report.summary import judged_sentence
 
 __all__ = ["render_html", "OP_COLUMNS"]
 
@@ -69,7 +70,7 @@ th{background:#f3f3f3} .mono,pre,code{font-family:ui-monospace,Menlo,Consolas,mo
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 .badge{display:inline-block;padding:.1em .6em;border-radius:.3em;font-weight:600;color:#fff}
 .valid,.pass{background:#1a7f37} .invalid,.violated{background:#c62828} .unknown{background:#b26a00}
-.allowed{background:#6b7280} .incomplete{background:#7b1fa2}
+.allowed{background:#6b7280} .incomplete{background:#7b1fa2} .not_judged{background:#9ca3af;color:#111}
 .banner{background:#fbe9f7;border:2px solid #7b1fa2;padding:.7em 1em;margin:.8em 0;font-weight:600}
 .outcome{font-size:1.15em;margin:.5em 0} img{max-width:100%;border:1px solid #eee}
 .small{color:#555;font-size:.85em} .wide{overflow-x:auto} table.ops td{white-space:nowrap} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -87,7 +88,7 @@ def _img(png: bytes, alt: str) -> str:
 
 def _badge(validity: str, allowed: bool = False) -> str:
     css = "allowed" if allowed else validity
-    text = "UNKNOWN (allowed)" if allowed else validity.upper()
+    text = "UNKNOWN (allowed)" if allowed else validity.upper().replace("_", " ")
     return f'<span class="badge {_e(css)}">{_e(text)}</span>'
 
 
@@ -96,7 +97,7 @@ def _verdict_table(verdicts: Sequence[Mapping]) -> str:
         return '<p><span class="badge unknown">NOT JUDGED</span> no checker judged this run: nothing judged is not a pass.</p>'
     rows = []
     for i, v in enumerate(verdicts):
-        link = f' <a href="#evidence-{i}">evidence</a>' if v.get("validity") != "valid" else ""
+        link = f' <a href="#evidence-{i}">evidence</a>' if v.get("validity") not in ("valid", "not_judged") else ""
         rows.append(
             f"<tr><td class=mono>{_e(v.get('name'))}</td><td>{_badge(str(v.get('validity')), bool(v.get('allowed_unknown')))}"
             f"</td><td>{_e(v.get('summary'))}{link}</td></tr>"
@@ -188,7 +189,7 @@ def _ops_table(ops: Sequence[Mapping], event_id=None) -> str:
 def _evidence_section(verdicts: Sequence[Mapping]) -> str:
     parts = []
     for i, v in enumerate(verdicts):
-        if v.get("validity") == "valid":
+        if v.get("validity") in ("valid", "not_judged"):
             continue
         parts.append(
             f'<h3 id="evidence-{i}">{_badge(str(v.get("validity")), bool(v.get("allowed_unknown")))} '
@@ -231,7 +232,7 @@ def render_html(
     out.append(f"<h1>{_e(title)}</h1>")
     out.append(
         f'<p class=outcome><span class="badge {_e(outcome)}">{_e(outcome.upper())}</span> '
-        f"exit code {_e(summary.get('exit_code'))} · seed {_e(summary.get('seed'))} · "
+        f"{_e(judged_sentence(summary))} · exit code {_e(summary.get('exit_code'))} · seed {_e(summary.get('seed'))} · "
         f"{_e(summary.get('generated_at_utc'))}</p>"
     )
     out.append("<h2>Verdicts</h2>" + _verdict_table(verdicts))

@@ -125,12 +125,15 @@ def _suite(summary: Mapping, index: int) -> ET.Element:
                 },
             )
             tally["skipped"] += 1
+        elif validity == "not_judged":  # never a pass, never a failure: skipped with its reason
+            element = ET.SubElement(case, "skipped", {"message": message})
+            tally["skipped"] += 1
         elif validity != "valid":
             element = ET.SubElement(case, "error", {"type": "unknown", "message": message})
             tally["errors"] += 1
         else:
             element = None
-        if element is not None:
+        if element is not None and validity != "not_judged":
             element.text = _clean(evidence_text(verdict) + tail, TEXT_CHARS_MAX)
         cases.append(case)
     suite.set("tests", str(len(cases)))

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from harness.report.summary import judged_sentence
+
 __all__ = ["render_markdown", "CELL_CHARS_MAX"]
 
 CELL_CHARS_MAX = 300
 _MARK = {"pass": "✅ PASS", "violated": "❌ VIOLATED", "unknown": "⚠️ UNKNOWN", "incomplete": "🟣 INCOMPLETE"}
-_VERDICT = {"valid": "✅ valid", "invalid": "❌ invalid", "unknown": "⚠️ unknown"}
+_VERDICT = {"valid": "✅ valid", "invalid": "❌ invalid", "unknown": "⚠️ unknown", "not_judged": "➖ not judged"}
 
 
 def _cell(value) -> str:
@@ -33,7 +35,7 @@ def render_markdown(summary: Mapping) -> str:
     outcome = str(summary.get("outcome", "unknown"))
     lines = [
         f"### ledgerchaos `{_cell(summary.get('scenario'))}`: {_MARK.get(outcome, outcome)} "
-        f"(exit {summary.get('exit_code')})",
+        f"(exit {summary.get('exit_code')}; {judged_sentence(summary)})",
         "",
     ]
     if not summary.get("complete"):

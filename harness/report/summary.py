@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,11 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
     for verdict in verdicts:
         entry = verdict.to_json()
         entry["allowed_unknown"] = verdict.validity is Validity.UNKNOWN and verdict.name in allowed
-        entry["gates"] = verdict.validity is not Validity.VALID and not entry["allowed_unknown"]
+        entry["gates"] = verdict.validity in (Validity.INVALID, Validity.UNKNOWN) and not entry["allowed_unknown"]
         entries.append(entry)
     counts = {v.value: sum(1 for x in verdicts if x.validity is v) for v in Validity}
     counts["unknown_allowed"] = sum(1 for e in entries if e["allowed_unknown"])
+    counts["judged"] = sum(1 for x in verdicts if x.validity is not Validity.NOT_JUDGED)
     if not meta.complete:
         outcome = "incomplete"
     elif counts["invalid"]:
@@ -91,6 +93,21 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
         "check_config": config.to_json() if config is not None else None,
     }
     return jsonable(summary)
+
+
+def judged_sentence(summary: Mapping) -> str:
+    """ "7 judged, all hold; 3 not judged" from a summary's verdict_counts (the report's closing line)."""
+    counts = summary.get("verdict_counts") or {}
+    not_judged = int(counts.get("not_judged", 0))
+    judged = int(counts.get("judged", sum(int(counts.get(k, 0)) for k in ("valid", "invalid", "unknown"))))
+    valid = int(counts.get("valid", 0))
+    if judged == 0:
+        head = "nothing judged"
+    elif valid == judged:
+        head = f"{judged} judged, all hold"
+    else:
+        head = f"{judged} judged, {valid} hold"
+    return head + (f"; {not_judged} not judged" if not_judged else "")
 
 
 def jsonable(value: Any) -> Any:

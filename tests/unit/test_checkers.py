@@ -382,7 +382,7 @@ def test_a_history_whose_ops_never_completed_is_judged_without_crashing():
     t.post("e1")  # an unanswered op is indeterminate: it may be posted
     verdicts = check_all(t.build(), CheckConfig())
     assert not [v.summary for v in verdicts if "crashed" in v.summary]
-    assert all(v.validity is Validity.VALID for v in verdicts)
+    assert all(v.validity in (Validity.VALID, Validity.NOT_JUDGED) for v in verdicts)
 
 
 def test_event_codes_are_shared_across_columns_chunks_and_empty_columns():

@@ -1,4 +1,4 @@
-"""backlog_bounded: the sampled backlog stays under its bound; no bound, nothing judged; no samples, unknown."""
+"""backlog_bounded: the sampled backlog stays under its bound; no bound, not judged; no samples, unknown."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def test_per_partition_samples_are_summed_when_no_total():
 
 
 def test_no_bound_judges_nothing_and_no_samples_with_a_bound_is_unknown():
-    assert backlog_bounded(history([total(0.0, 99)]), CheckConfig()).validity is Validity.VALID
-    assert backlog_bounded(history([]), CheckConfig()).validity is Validity.VALID
+    no_bound = backlog_bounded(history([total(0.0, 99)]), CheckConfig())
+    assert no_bound.validity is Validity.NOT_JUDGED and "peak 99 events" in no_bound.summary
+    assert no_bound.figures["backlog_events_peak"] == 99  # the peak is still reported
+    assert backlog_bounded(history([]), CheckConfig()).validity is Validity.NOT_JUDGED
     assert backlog_bounded(history([]), CheckConfig(backlog_events_max=5)).validity is Validity.UNKNOWN

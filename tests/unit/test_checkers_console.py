@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -34,7 +35,8 @@ def test_a_correct_run_prints_every_checker_and_exits_0(tmp_path):
     for name in CHECKER_NAMES:
         assert name in text
     assert "run run-7 (seed 7)" in text
-    assert "exit 0: every invariant holds" in text
+    assert re.search(r"exit 0: \d+ judged, all hold; \d+ not judged", text), text[-300:]
+    assert "NOT JUDGED" in text  # slo and backlog_bounded have no bound here: said, not shown as a pass
 
 
 def test_a_violation_prints_its_evidence_and_exits_1(tmp_path):
@@ -44,7 +46,7 @@ def test_a_violation_prints_its_evidence_and_exits_1(tmp_path):
     assert "no_lost_ack: invalid" in text
     assert "event e2: acknowledged, then neither posted, dead-lettered nor rejected" in text
     assert "client-0-0 invoke submit key=A A->bank 100 EUR op_id=2 attempt=1" in text
-    assert "exit 1 (invalid: no_lost_ack)" in text
+    assert re.search(r"exit 1: \d+ judged, \d+ hold; \d+ not judged \(invalid: no_lost_ack\)", text)
 
 
 def test_the_stored_check_config_is_used_and_may_allow_unknown(tmp_path):
@@ -150,6 +152,28 @@ def test_exit_code():
     assert exit_code([v("a", Validity.UNKNOWN)]) == 1
     assert exit_code([v("a", Validity.UNKNOWN)], {"a"}) == 0
     assert exit_code([]) == 1  # nothing judged is not a pass
+    assert exit_code([v("a", Validity.VALID), v("b", Validity.NOT_JUDGED)]) == 0  # passed over, not failed
+    assert exit_code([v("a", Validity.NOT_JUDGED), v("b", Validity.NOT_JUDGED)]) == 1  # nothing was judged
+    assert exit_code([v("a", Validity.NOT_JUDGED), v("b", Validity.INVALID)]) == 1
+
+
+def test_a_required_checker_that_judged_nothing_is_unknown():
+    from harness.checkers import check_all
+    from harness.checkers.timeline import Timeline
+
+    t = Timeline()
+    t.ok("e1", at=0.1)
+    t.post("e1")
+    history = t.build()
+    free = {v.name: v for v in check_all(history, CheckConfig())}
+    assert free["slo"].validity is Validity.NOT_JUDGED and free["backlog_bounded"].validity is Validity.NOT_JUDGED
+    required = {v.name: v for v in check_all(history, CheckConfig(require=["slo"]))}
+    assert required["slo"].validity is Validity.UNKNOWN and "required" in required["slo"].summary
+    assert required["backlog_bounded"].validity is Validity.NOT_JUDGED  # only what is required changes
+    with pytest.raises(ValueError, match="require.*'slo' is not enabled"):
+        CheckConfig(enabled=["ordering"], require=["slo"])
+    with pytest.raises(ValueError, match="also in allow_unknown"):
+        CheckConfig(require=["slo"], allow_unknown=["slo"])
 
 
 def test_a_verdict_keeps_at_most_ten_evidence_items_and_round_trips_through_json():
@@ -174,5 +198,5 @@ def test_a_stored_synthetic_run_is_rejudged_and_a_planted_defect_is_named(tmp_pa
     assert main(["check", str(tmp_path / "good")]) == 0
     assert main(["check", str(tmp_path / "bad")]) == 1
     text = capsys.readouterr().out
-    assert "exit 1 (invalid: ordering)" in text
+    assert "(invalid: ordering)" in text and text.count("exit 1:") == 1
     assert "acknowledged first, applied after" in text

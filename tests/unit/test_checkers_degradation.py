@@ -195,10 +195,11 @@ def test_a_fault_never_stopped_makes_recovery_unknown():
     assert "never stopped" in verdict.summary
 
 
-def test_no_fault_window_holds_vacuously_unless_windows_were_expected():
+def test_no_fault_window_is_not_judged_unless_windows_were_expected():
     t = Timeline()
     steady(t, 0.0, 5.0, ok)
-    assert judge(t).validity is Validity.VALID
+    nothing = judge(t)
+    assert nothing.validity is Validity.NOT_JUDGED and "no fault window" in nothing.summary
     expected = judge(t, fault_windows_min=1)
     assert expected.validity is Validity.UNKNOWN
     assert "nemesis ops" in expected.summary

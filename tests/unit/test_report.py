@@ -313,3 +313,34 @@ def test_compare_reads_the_summaries_write_report_writes(judged, tmp_path):
     run_dir = judged[2].run_dir
     assert compare_command(run_dir, run_dir, out=sink) == 0
     assert "no regression" in "".join(out)
+
+
+def test_a_checker_that_judged_nothing_is_said_everywhere_and_never_counted_as_a_pass(tmp_path):
+    verdicts = (
+        Verdict("no_lost_ack", Validity.VALID, "holds: 70 acknowledged events"),
+        Verdict("slo", Validity.NOT_JUDGED, "not judged: no SLO bound is set (figures reported only)"),
+        Verdict("backlog_bounded", Validity.NOT_JUDGED, "not judged: no backlog_events_max set (peak 15 events)"),
+    )
+    files = write_report(tmp_path, _history(), verdicts, CheckConfig())
+    summary = json.loads(files.summary_json.read_text())
+    assert validate(summary, SCHEMA) == []
+    counts = summary["verdict_counts"]
+    assert (counts["valid"], counts["not_judged"], counts["judged"]) == (1, 2, 1)
+    assert summary["outcome"] == "pass" and files.exit_code == 0  # not judged never fails the gate...
+    assert [v["gates"] for v in summary["verdicts"]] == [False, False, False]
+    cases = {c.get("name"): c for c in ET.parse(files.junit_xml).getroot().findall("testsuite/testcase")}
+    skipped = cases["slo"].find("skipped")  # ...and never counts as a passing test case
+    assert skipped is not None and "no SLO bound" in skipped.get("message")
+    assert cases["no_lost_ack"].find("skipped") is None and cases["no_lost_ack"].find("failure") is None
+    html = files.report_html.read_text()
+    assert html.count('class="badge not_judged">NOT JUDGED</span>') == 2
+    assert "1 judged, all hold; 2 not judged" in html
+    assert "1 judged, all hold; 2 not judged" in files.summary_md.read_text()
+    assert "➖ not judged" in files.summary_md.read_text()
+
+
+def test_nothing_judged_at_all_is_not_a_pass(tmp_path):
+    verdicts = (Verdict("slo", Validity.NOT_JUDGED, "not judged: no SLO bound is set"),)
+    files = write_report(tmp_path, _history(), verdicts, CheckConfig())
+    assert files.exit_code == 1 and files.outcome == "unknown"
+    assert "nothing judged" in files.report_html.read_text()
