@@ -154,6 +154,9 @@ def test_a_real_run_gets_every_file_and_they_agree(short_run):
 def test_report_html_renders_in_chromium_with_no_console_error_and_every_image_a_png(short_run, tmp_path):
     files = short_run[2]
     assert page_problems(files.report_html, tmp_path) == []
+    # No SLO or backlog bound in this scenario: the page says not judged (its own badge), not a pass.
+    html = files.report_html.read_text()
+    assert 'class="badge not_judged">NOT JUDGED</span>' in html and "not judged" in html
     screenshot = tmp_path / "report.png"
     done = _chromium(
         [f"--screenshot={screenshot}", "--window-size=1400,3000", files.report_html.resolve().as_uri()], tmp_path
