@@ -245,17 +245,20 @@ class Facts:
     def events(self) -> pd.DataFrame:
         """One row per submitted event id (indexed by its code ev): row (an invoke of it, for event_id_at),
         first_invoke_s, first_ok_s (NaN if never ok), accepted (some attempt ok or indeterminate: the API
-        may have enqueued it)."""
+        may have enqueued it), first_effective_s (the first invoke of an attempt that could have taken
+        effect: ok, info or unanswered; NaN when every attempt definitely failed)."""
         sub = self.submits
         done = sub["done"].to_numpy()
         ok_s = np.where(done == DONE_OK, sub["done_s"].to_numpy(), np.nan)
+        invoke_s = sub["invoke_s"].to_numpy()
         frame = pd.DataFrame(
             {
                 "ev": sub["ev"].to_numpy(),
                 "row": sub["row"].to_numpy(),
-                "invoke_s": sub["invoke_s"].to_numpy(),
+                "invoke_s": invoke_s,
                 "ok_s": ok_s,
                 "accepted": done != DONE_FAIL,
+                "effective_s": np.where(done != DONE_FAIL, invoke_s, np.nan),
             }
         )
         frame = frame.loc[frame["ev"].to_numpy() >= 0]
@@ -264,6 +267,7 @@ class Facts:
             first_invoke_s=("invoke_s", "min"),
             first_ok_s=("ok_s", "min"),
             accepted=("accepted", "any"),
+            first_effective_s=("effective_s", "min"),
         )
 
     # -- observation ---------------------------------------------------------------------

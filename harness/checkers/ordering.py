@@ -4,7 +4,12 @@ Why real time and not submission order: only an acknowledgement that came
 back before B was even sent obliges the system to order A first; events that
 overlapped in time may apply in either order. Concretely, for two posted events
 A and B of the same ordering key (the journal's key), with A's first `ok`
-completion earlier than B's first invoke, A's journal seq must be below B's.
+completion earlier than B's first invoke that could have taken effect, A's
+journal seq must be below B's. An attempt that definitely did nothing (a 4xx
+or 429/503 answer: `fail`) is not B's start: B's retry after A's acknowledgement
+is obliged to follow A. An indeterminate attempt (`info`, no answer) may have
+enqueued B, so it counts. A B whose every attempt failed, yet was posted
+(no_phantom's business), is placed by its first invoke.
 An event posted twice is placed by its first (lowest) seq; the second row is
 no_double_posting's business. Only journal rows with a key are judged.
 
@@ -42,8 +47,10 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
     # An event posted twice is placed by its first row (lowest seq).
     placed = journal.drop_duplicates("ev", keep="first").set_index("ev")[["seq", "key_h", "position"]]
     events = facts.events
-    both = placed.join(events[["row", "first_invoke_s", "first_ok_s"]], how="inner")
+    both = placed.join(events[["row", "first_invoke_s", "first_ok_s", "first_effective_s"]], how="inner")
     both = both.reset_index()
+    # B's start: its first attempt that could have taken effect (see the module docstring).
+    both["first_invoke_s"] = both["first_effective_s"].fillna(both["first_invoke_s"])
     acked = both.loc[both["first_ok_s"].notna().to_numpy(), ["key_h", "first_ok_s", "seq"]]
     acked = acked.sort_values("first_ok_s", kind="stable")
     acked["seq_max_before"] = acked.groupby("key_h", sort=False)["seq"].cummax()
@@ -75,8 +82,8 @@ def ordering(history: History, config: CheckConfig, facts: Facts | None = None) 
             (
                 b_id,
                 f"key {key}: applied at seq {int(b['seq'])} before {a_id} (seq {int(a['seq'])}), "
-                f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event was first "
-                f"invoked at {b['first_invoke_s']:.6f} s",
+                f"which was acknowledged at {a['first_ok_s']:.6f} s, before this event's first attempt "
+                f"that could take effect was invoked at {b['first_invoke_s']:.6f} s",
             )
         )
         items.append((a_id, f"key {key}: acknowledged first, applied after {b_id}"))

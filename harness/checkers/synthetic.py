@@ -271,7 +271,13 @@ def synthetic_history(ops_target: int, seed: int, shape: SyntheticShape = Synthe
     ops.insert(0, "index", np.arange(len(ops), dtype="int64"))
     ops = conform(ops, OPS_COLUMNS, "ops")
 
-    posted = np.flatnonzero(np.isin(kind, _POSTED_KINDS) & ~faulted)  # in arrival order = first-invoke order
+    # A correct system applies an event when the attempt that enqueued it ran: the first invoke, except
+    # after a 429 (that attempt did nothing; the retry enqueued it). Ties keep arrival order.
+    effective_s = arrival_s.copy()
+    retried = again[kind[again] == RETRY_OK]
+    effective_s[retried] = second_s[kind[again] == RETRY_OK]
+    posted = np.flatnonzero(np.isin(kind, _POSTED_KINDS) & ~faulted)
+    posted = posted[np.argsort(effective_s[posted], kind="stable")]
     journal = pd.DataFrame(
         {
             "seq": np.arange(1, len(posted) + 1),

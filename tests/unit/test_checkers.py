@@ -227,6 +227,30 @@ def test_ordering_is_per_key_and_uses_the_first_invoke_of_a_retried_event():
     assert judge(ordering, t).validity is Validity.VALID
 
 
+def test_a_retry_after_a_definite_failure_is_ordered_from_the_retry():
+    """B's first attempt got 429 (it did nothing); A was acknowledged; B's retry came after: A first."""
+    t = Timeline()
+    t.fail("b", at=0.0, key="K", status=429, retry_after_s=0.5)
+    t.ok("a", at=0.05, key="K", took=0.05)  # acknowledged at 0.1
+    t.ok("b", at=0.6)  # the retry, after a's acknowledgement
+    t.post("b")
+    t.post("a")
+    verdict = judge(ordering, t)
+    assert verdict.validity is Validity.INVALID, verdict.summary
+    assert evidence_ids(verdict) == ["b", "a"] and "invoked at 0.600000 s" in verdict.evidence[0].problem
+
+
+def test_a_retry_after_an_indeterminate_attempt_stays_concurrent():
+    """B's first attempt timed out (it may have been enqueued before A's acknowledgement): either order."""
+    t = Timeline()
+    t.info("b", at=0.0, key="K", took=0.5)
+    t.ok("a", at=0.05, key="K", took=0.05)
+    t.ok("b", at=0.6)
+    t.post("b")
+    t.post("a")
+    assert judge(ordering, t).validity is Validity.VALID
+
+
 def test_ordering_ignores_events_that_never_posted():
     t = Timeline()
     t.ok("a", at=0.0, key="K", took=0.1)
