@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.capacity.config import ModelConfig
-from harness.history.schema import METRICS_COLUMNS
+from harness.history.schema import METRICS_COLUMNS, conform
 
 __all__ = [
     "Outcome",
@@ -259,7 +259,7 @@ def build_prediction(
     frames.append(_long(grid_s, DEAD_LETTERED_METRIC, None, _counts_at(trace.done_s[dead], grid_s)))
     frames.append(_long(grid_s, CONSUMERS_METRIC, None, _step_at(pool_timeline, grid_s)))
     metrics = pd.concat(frames, ignore_index=True)
-    metrics = metrics.astype(dict(METRICS_COLUMNS))
+    metrics = conform(metrics, METRICS_COLUMNS, "prediction metrics")
 
     k = int(np.argmax(total)) if len(total) else 0
     last_arrival_s = float(trace.arrival_s[-1]) if len(trace.arrival_s) else 0.0

@@ -30,7 +30,12 @@ EVIDENCE_SAMPLES = 8
 
 
 def backlog_series(history: History) -> pd.Series:
-    """Total backlog by sample time (index time_s), from the total metric or the per-partition sum."""
+    """Total backlog by sample time (index time_s), from the total metric or the per-partition sum.
+
+    Per-partition samples are summed per sampling round (the `round` column), placed at the round's
+    last sample; without rounds, each sample time gets the sum of every partition's latest value
+    (samples of one round taken milliseconds apart must not be judged partition by partition).
+    """
     metrics = history.metrics
     if metrics is None or len(metrics) == 0:
         return pd.Series(dtype="float64")
@@ -39,9 +44,14 @@ def backlog_series(history: History) -> pd.Series:
     if len(total):
         return total.groupby("time_s")["value"].sum().sort_index()
     parts = metrics.loc[(names == PER_PARTITION).fillna(False).to_numpy()]
-    if len(parts):
-        return parts.groupby("time_s")["value"].sum().sort_index()
-    return pd.Series(dtype="float64")
+    if not len(parts):
+        return pd.Series(dtype="float64")
+    if "round" in parts.columns and parts["round"].notna().all():
+        rounds = parts.groupby("round").agg(time_s=("time_s", "max"), value=("value", "sum"))
+        return rounds.groupby("time_s")["value"].max().sort_index()
+    # No rounds: the latest value of each partition, carried until its next sample.
+    wide = parts.pivot_table(index="time_s", columns="partition", values="value", aggfunc="last", dropna=False)
+    return wide.sort_index().ffill().sum(axis=1, min_count=1).dropna()
 
 
 def backlog_bounded(history: History, config: CheckConfig, facts=None) -> Verdict:

@@ -103,6 +103,7 @@ METRICS_COLUMNS: Mapping[str, str] = {
     "metric": "string",  # e.g. ledger_backlog_events
     "partition": "Int64",  # <NA> for system-wide metrics
     "value": "float64",
+    "round": "Int64",  # the sampling round (samples of one round belong together); <NA> when not recorded
 }
 
 JOURNAL_COLUMNS: Mapping[str, str] = {

@@ -234,9 +234,9 @@ def _read_metrics(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(
             path,
-            dtype={"metric": "string", "partition": "Int64"},
+            dtype={"metric": "string", "partition": "Int64", "round": "Int64"},
             keep_default_na=False,
-            na_values={"partition": [""], "value": ["", "NaN", "nan"], "time_s": [""]},
+            na_values={"partition": [""], "value": ["", "NaN", "nan"], "time_s": [""], "round": [""]},
         )
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable metrics CSV ({exc})") from None

@@ -69,6 +69,7 @@ class MetricsSampler:
         self.timeout_s = timeout_s
         self.latest: dict[str, float] = {}
         self.samples = 0
+        self.rounds = 0
         self.errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -105,6 +106,7 @@ class MetricsSampler:
 
     def sample_once(self, handle: TextIO) -> None:
         now_s = self.clock_s()
+        self.rounds += 1
         rows = []
         backlog = self.backlog()
         if backlog is not None:
@@ -144,6 +146,7 @@ class MetricsSampler:
             if name == "ledger_breaker_open":
                 self.latest["breaker_open"] = max(self.latest.get("breaker_open", 0.0), value) if extra else value
         for row in rows:
+            row["round"] = self.rounds  # one round: its samples are summed together (backlog across partitions)
             handle.write(json.dumps(row) + "\n")
         handle.flush()
         self.samples += len(rows)

@@ -48,3 +48,29 @@ def test_no_bound_judges_nothing_and_no_samples_with_a_bound_is_unknown():
     assert no_bound.figures["backlog_events_peak"] == 99  # the peak is still reported
     assert backlog_bounded(history([]), CheckConfig()).validity is Validity.NOT_JUDGED
     assert backlog_bounded(history([]), CheckConfig(backlog_events_max=5)).validity is Validity.UNKNOWN
+
+
+def part(t, p, v):
+    return (t, "ledger_backlog_events", p, v)
+
+
+def test_partitions_sampled_milliseconds_apart_are_summed_not_judged_one_by_one():
+    """300 + 250 against a bound of 500, sampled 3 ms apart: violated (was 'peak 300' when summed per timestamp)."""
+    samples = [part(0.0, 0, 300), part(0.003, 1, 250), part(1.0, 0, 10), part(1.004, 1, 20)]
+    verdict = backlog_bounded(history(samples), CheckConfig(backlog_events_max=500))
+    assert verdict.validity is Validity.INVALID and verdict.figures["backlog_events_peak"] == 550
+
+
+def test_a_recorded_sampling_round_is_summed_as_one():
+    rows = [part(0.0, 0, 300), part(0.003, 1, 250), part(1.0, 0, 10), part(1.004, 1, 20)]
+    metrics = conform(
+        pd.DataFrame([{"time_s": t, "metric": m, "partition": p, "value": v} for t, m, p, v in rows]).assign(
+            round=[1, 1, 2, 2]
+        ),
+        METRICS_COLUMNS,
+        "metrics",
+    )
+    h = History(ops=empty_frame(OPS_COLUMNS), metrics=metrics, observation=None, meta=RunMeta("r", 1))
+    verdict = backlog_bounded(h, CheckConfig(backlog_events_max=500))
+    assert verdict.validity is Validity.INVALID and verdict.counts["samples"] == 2  # two rounds, not four samples
+    assert backlog_bounded(h, CheckConfig(backlog_events_max=600)).validity is Validity.VALID

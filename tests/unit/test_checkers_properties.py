@@ -91,6 +91,7 @@ def correct_timeline(spec) -> Timeline:
         elif kind == "retry_ok":
             t.fail(event, at=at, status=429, retry_after_s=0.05, **body)
             t.ok(event, at=at + took + 0.05, took=took)
+            first_invoke[event] = at + took + 0.05  # the 429 did nothing: the retry is when it was enqueued
             posted.append(event)
             acked.append(event)
         elif kind == "timeout_ok":
@@ -113,8 +114,8 @@ def correct_timeline(spec) -> Timeline:
         elif kind == "rejected":
             t.ok(event, at=at, **body)
             t.status(event, at=at + took + 0.5, value="rejected")
-    # A correct ledger applies each key's events in an order consistent with real time:
-    # first-invoke order is one (an event acknowledged before another was invoked was invoked first).
+    # A correct ledger applies each key's events in an order consistent with real time: the order of
+    # each event's first attempt that could take effect is one (a 429 attempt did nothing).
     for event in sorted(posted, key=lambda e: first_invoke[e]):
         t.post(event)
     return t
