@@ -17,11 +17,12 @@ __all__ = ["REGISTRY"]
 def _check(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("check", help="re-judge a stored run without new load")
     parser.add_argument("run_dir", help="a run folder, e.g. reports/<run-id>")
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON (verdicts.json's format)")
 
     def handle(args: argparse.Namespace) -> int:
         from harness.checkers import check_run
 
-        return check_run(Path(args.run_dir))
+        return check_run(Path(args.run_dir), as_json=args.json)
 
     parser.set_defaults(handler=handle)
 

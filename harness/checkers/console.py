@@ -63,10 +63,14 @@ def write_check_config(run_dir: Path, config: CheckConfig) -> Path:
     return path
 
 
-def check_run(run_dir: Path, config: CheckConfig | None = None, out: TextIO | None = None) -> int:
-    """Load a stored run, judge it, print the verdicts and evidence to out, return 0 (all hold) or 1.
+def check_run(
+    run_dir: Path, config: CheckConfig | None = None, out: TextIO | None = None, as_json: bool = False
+) -> int:
+    """Load a stored run, judge it, print the verdicts and evidence to out; return 0 (all hold), 1, or 3
+    (the stored run is incomplete, whatever its verdicts).
 
     config: explicit thresholds; else run_dir/check_config.json; else CheckConfig() defaults.
+    as_json: print the verdicts.json document instead of the table (verdicts in summary.json's schema).
     Raises UsageError (exit 2) when the folder or a file in it is wrong.
     """
     from harness.checkers.judge import judge_run
@@ -75,7 +79,21 @@ def check_run(run_dir: Path, config: CheckConfig | None = None, out: TextIO | No
     run_dir = Path(run_dir)
     history = load_history(run_dir)
     judgement = judge_run(run_dir, config, history=history, write=False)  # check reads; it writes nothing
-    verdicts, config, source, code = judgement.verdicts, judgement.config, judgement.config_source, judgement.exit_code
+    verdicts, config, source = judgement.verdicts, judgement.config, judgement.config_source
+    code = judgement.exit_code if history.meta.complete else 3
+    if as_json:
+        from harness.checkers.judge import judgement_json
+
+        document = {
+            "run_id": history.meta.run_id,
+            "seed": int(history.meta.seed),
+            "complete": bool(history.meta.complete),
+            "gaps": [g.value for g in history.meta.gaps],
+            **judgement_json(judgement),
+            "exit_code": code,
+        }
+        out.write(json.dumps(document, indent=2, default=str) + "\n")
+        return code
     notes = (
         ()
         if history.meta.complete

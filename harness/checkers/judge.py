@@ -14,12 +14,12 @@ from pathlib import Path
 
 from harness.checkers.config import CheckConfig
 from harness.checkers.suite import check_all
-from harness.checkers.verdict import Verdict, exit_code
+from harness.checkers.verdict import Validity, Verdict, exit_code
 from harness.errors import UsageError
 from harness.files import write_text_atomic
 from harness.history.schema import History
 
-__all__ = ["Judgement", "judge_run", "read_judgement", "VERDICTS_FILE"]
+__all__ = ["Judgement", "judge_run", "read_judgement", "verdict_entries", "judgement_json", "VERDICTS_FILE"]
 
 VERDICTS_FILE = "verdicts.json"
 _BYTES_MAX = 50_000_000  # evidence is bounded per checker; a larger file was not written by this harness
@@ -34,6 +34,27 @@ class Judgement:
     config: CheckConfig
     config_source: str
     exit_code: int
+
+
+def verdict_entries(verdicts: tuple[Verdict, ...], allow_unknown: frozenset) -> list[dict]:
+    """Each verdict as summary.json's `verdicts` hold it: Verdict.to_json plus allowed_unknown and gates."""
+    entries = []
+    for verdict in verdicts:
+        entry = verdict.to_json()
+        entry["allowed_unknown"] = verdict.validity is Validity.UNKNOWN and verdict.name in allow_unknown
+        entry["gates"] = verdict.validity in (Validity.INVALID, Validity.UNKNOWN) and not entry["allowed_unknown"]
+        entries.append(entry)
+    return entries
+
+
+def judgement_json(judgement: Judgement) -> dict:
+    """The verdicts.json document (and `ledgerchaos check --json`)."""
+    return {
+        "exit_code": judgement.exit_code,
+        "config_source": judgement.config_source,
+        "config": judgement.config.to_json(),
+        "verdicts": verdict_entries(judgement.verdicts, judgement.config.allow_unknown),
+    }
 
 
 def _config_for(run_dir: Path, config: CheckConfig | None) -> tuple[CheckConfig, str]:
@@ -60,14 +81,8 @@ def judge_run(
     config, source = _config_for(run_dir, config)
     verdicts = tuple(check_all(history, config))
     judgement = Judgement(verdicts, config, source, exit_code(verdicts, config.allow_unknown))
-    document = {
-        "exit_code": judgement.exit_code,
-        "config_source": source,
-        "config": config.to_json(),
-        "verdicts": [v.to_json() for v in verdicts],
-    }
     if write:
-        write_text_atomic(run_dir / VERDICTS_FILE, json.dumps(document, indent=2, default=str))
+        write_text_atomic(run_dir / VERDICTS_FILE, json.dumps(judgement_json(judgement), indent=2, default=str))
     return judgement
 
 

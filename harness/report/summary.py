@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.checkers.judge import verdict_entries
 from harness.checkers.verdict import Validity
 from harness.checkers.verdict import exit_code as verdicts_exit_code
 from harness.history.schema import History
@@ -54,12 +55,7 @@ def build_summary(run_dir: Path, history: History, verdicts: tuple, config=None,
     verdicts = tuple(verdicts)
     judged_code = verdicts_exit_code(verdicts, allowed)
     code = judged_code if meta.complete else EXIT_INCOMPLETE
-    entries = []
-    for verdict in verdicts:
-        entry = verdict.to_json()
-        entry["allowed_unknown"] = verdict.validity is Validity.UNKNOWN and verdict.name in allowed
-        entry["gates"] = verdict.validity in (Validity.INVALID, Validity.UNKNOWN) and not entry["allowed_unknown"]
-        entries.append(entry)
+    entries = verdict_entries(verdicts, allowed)
     counts = {v.value: sum(1 for x in verdicts if x.validity is v) for v in Validity}
     counts["unknown_allowed"] = sum(1 for e in entries if e["allowed_unknown"])
     counts["judged"] = sum(1 for x in verdicts if x.validity is not Validity.NOT_JUDGED)

@@ -129,3 +129,21 @@ def test_a_damaged_phase_file_is_a_usage_error_naming_it(tmp_path, name):
     (run / name).write_text("{not json")
     with pytest.raises(UsageError, match=name):
         render_run(run)
+
+
+def test_check_json_prints_the_verdicts_in_the_summary_schema_and_writes_nothing(tmp_path, capsys):
+    from harness.cli import main
+
+    run = _stored_run(tmp_path / "theirs", lose_one=True)
+    before = sorted(os.listdir(run))
+    assert main(["check", str(run), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 1 and document["complete"] is True and document["gaps"] == []
+    lost = {v["name"]: v for v in document["verdicts"]}["no_lost_ack"]
+    assert lost["validity"] == "invalid" and lost["gates"] is True and lost["evidence"][0]["event_id"] == "e7"
+    schema = json.loads((REPO / "docs" / "summary-schema.json").read_text())
+    from harness.report.schema_check import validate
+
+    item = schema["properties"]["verdicts"]["items"]
+    assert all(validate(v, item) == [] for v in document["verdicts"])  # the same schema as summary.json's
+    assert sorted(os.listdir(run)) == before
