@@ -39,6 +39,7 @@ from harness.history.schema import (
     JOURNAL_COLUMNS,
     LINES_COLUMNS,
     METRICS_COLUMNS,
+    NEMESIS,
     OPS_COLUMNS,
     History,
     Observation,
@@ -212,7 +213,48 @@ def _validated_ops(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if not np.isfinite(times).all():
         row = int(np.flatnonzero(~np.isfinite(times))[0])
         raise UsageError(f"{path}: column 'time_s' holds {times[row]} in row {row}; times are finite seconds since t0")
+    _check_op_pairs(ops, path)
     return ops
+
+
+def _check_op_pairs(ops: pd.DataFrame, path: Path) -> None:
+    """A client op_id is one invoke, then at most one completion: anything else would be judged wrongly.
+
+    Two invokes under one op_id would pair one of them with nothing (a checker then says the event was
+    never submitted while its invoke is in the file); a completion without an invoke has no body.
+    Nemesis ops (fault starts and stops) are single records and are not paired.
+    """
+    client = ops.loc[(ops["process"] != NEMESIS).fillna(True).to_numpy(), ["index", "op_id", "type"]]
+    if not len(client):
+        return
+    invoke = (client["type"] == OpType.INVOKE.value).to_numpy()
+    per_op = pd.DataFrame({"op_id": client["op_id"].to_numpy(), "invoke": invoke, "done": ~invoke})
+    counts = per_op.groupby("op_id", sort=False).agg(invokes=("invoke", "sum"), completions=("done", "sum"))
+    for column, limit, problem, fix in (
+        ("invokes", 1, "is invoked {n} times", "give each request its own op_id"),
+        ("completions", 1, "is completed {n} times", "an op completes once: ok, fail or info"),
+    ):
+        over = counts[counts[column] > limit]
+        if len(over):
+            op_id, n = over.index[0], int(over[column].iloc[0])
+            row = int(np.flatnonzero((client["op_id"] == op_id).to_numpy())[-1])
+            raise UsageError(
+                f"{path}: op_id {op_id} {problem.format(n=n)} (row {int(client['index'].iloc[row])}); {fix}"
+            )
+    orphans = counts[(counts["invokes"] == 0) & (counts["completions"] > 0)]
+    if len(orphans):
+        raise UsageError(
+            f"{path}: op_id {orphans.index[0]} completes without an invoke; write its invoke first "
+            "(an op is invoked, then completes)"
+        )
+    first = client.assign(invoke=invoke).groupby(["op_id", "invoke"], sort=False)["index"].min().unstack()
+    if True in first.columns and False in first.columns:
+        early = first[first[False] < first[True]]
+        if len(early):
+            raise UsageError(
+                f"{path}: op_id {early.index[0]} completes (row {int(early[False].iloc[0])}) before its invoke "
+                f"(row {int(early[True].iloc[0])}); ops are in time order, invoke first"
+            )
 
 
 def _check_values(frame: pd.DataFrame, column: str, allowed: set, path: Path) -> None:

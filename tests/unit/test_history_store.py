@@ -235,3 +235,32 @@ def test_the_docs_example_writes_a_history_that_checks_clean(tmp_path, monkeypat
     exec(compile(snippet, "docs/history-format.md", "exec"), {})
     out = io.StringIO()
     assert check_run(tmp_path / "my-run", out=out) == 0, out.getvalue()
+
+
+def test_two_invokes_sharing_one_op_id_are_refused_not_paired_silently(tmp_path):
+    ops = sample().ops.copy()
+    invokes = ops.index[(ops["type"] == "invoke").to_numpy()]
+    ops.loc[invokes[1], "op_id"] = ops.loc[invokes[0], "op_id"]  # a second request under the first one's id
+    write(tmp_path, ops=ops)
+    with pytest.raises(UsageError, match=r"history\.parquet: op_id \d+ is invoked 2 times .*its own op_id"):
+        load_history(tmp_path)
+
+
+def test_a_completion_without_an_invoke_is_refused(tmp_path):
+    ops = sample().ops.copy()
+    first_invoke = ops.index[(ops["type"] == "invoke").to_numpy()][0]
+    write(tmp_path, ops=ops.drop(index=first_invoke).assign(index=range(len(ops) - 1)))
+    with pytest.raises(UsageError, match=r"completes without an invoke"):
+        load_history(tmp_path)
+
+
+def test_a_completion_before_its_invoke_is_refused(tmp_path):
+    ops = sample().ops.copy()
+    pair = ops.loc[ops["op_id"] == ops.loc[(ops["type"] == "invoke").to_numpy(), "op_id"].iloc[0]]
+    assert len(pair) == 2
+    a, b = pair.index
+    swapped = ops.copy()
+    swapped.loc[a, "type"], swapped.loc[b, "type"] = ops.loc[b, "type"], ops.loc[a, "type"]
+    write(tmp_path, ops=swapped)
+    with pytest.raises(UsageError, match=r"completes \(row \d+\) before its invoke"):
+        load_history(tmp_path)
