@@ -1,4 +1,11 @@
-"""Money checkers: conservation (lines sum to zero per event and balances per currency) and replay equals projection.
+"""Money checkers: conservation (each event's lines are its journal row's two legs, they sum to zero, and
+balances sum to zero per currency) and replay equals projection.
+
+Lines against the journal row: zero-sum lines can still book the money to the
+wrong account, for another amount, or in another currency than the event says
+(lines built from a stale account mapping, a sign flipped for one currency).
+Each journal row must have exactly its two lines: debit account -amount and
+credit account +amount, in its currency; an event posted twice has two pairs.
 
 Why two checkers: they catch different defects. An event written with
 unbalanced lines (the projection faithfully following them) breaks
@@ -40,6 +47,43 @@ def _label(frame: pd.DataFrame, keys: np.ndarray, wanted, columns: tuple) -> dic
     return out
 
 
+_LEG_COLUMNS = ["event_id", "account", "currency", "amount_minor"]
+
+
+def _lines_unlike_their_row(history: History) -> tuple[int, list[tuple[str, str]]]:
+    """How many events' lines are not exactly their journal rows' legs, and evidence (row and lines shown)."""
+    journal = history.observed.journal
+    lines = history.observed.lines
+    amount = journal["amount_minor"].to_numpy(dtype="int64")
+    debit = pd.DataFrame(
+        {"event_id": journal["event_id"], "account": journal["debit_account"], "currency": journal["currency"],
+         "amount_minor": -amount}
+    )  # fmt: skip
+    credit = pd.DataFrame(
+        {"event_id": journal["event_id"], "account": journal["credit_account"], "currency": journal["currency"],
+         "amount_minor": amount}
+    )  # fmt: skip
+    expected = pd.concat([debit, credit], ignore_index=True)
+    want = expected.groupby(_LEG_COLUMNS, dropna=False, sort=False).size().rename("want")
+    have = lines[_LEG_COLUMNS].groupby(_LEG_COLUMNS, dropna=False, sort=False).size().rename("have")
+    both = pd.concat([want, have], axis=1).fillna(0)
+    differ = both[both["want"] != both["have"]]
+    events = pd.unique(differ.index.get_level_values("event_id").astype("string").dropna())
+    items = []
+    for event in events[:EVIDENCE_MAX]:
+        rows = journal.loc[(journal["event_id"] == event).to_numpy(dtype=bool, na_value=False)]
+        row_text = (
+            "; ".join(
+                f"{r.debit_account} -> {r.credit_account} {int(r.amount_minor)} {r.currency}" for r in rows.itertuples()
+            )
+            or "no journal row"
+        )
+        own = lines.loc[(lines["event_id"] == event).to_numpy(dtype=bool, na_value=False)]
+        line_text = ", ".join(f"{r.account} {int(r.amount_minor):+d} {r.currency}" for r in own.itertuples()) or "none"
+        items.append((str(event), f"lines differ from the journal row: row {row_text}; lines {line_text}"))
+    return len(events), items
+
+
 def conservation(history: History, config: CheckConfig, facts: Facts | None = None) -> Verdict:
     """Every event's lines sum to zero in each currency; all balances sum to zero in each currency."""
     name = "conservation"
@@ -57,6 +101,8 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     items = [
         (labels[g][0], f"lines in {labels[g][1]} sum to {int(sums[g]):+d}, not 0") for g in bad_groups[:EVIDENCE_MAX]
     ]
+    mismatched, unlike = _lines_unlike_their_row(history)
+    items += unlike[: max(0, EVIDENCE_MAX - len(items))]
     balances = history.observed.balances
     per_currency = balances.groupby("currency", sort=True)["balance_minor"].sum()
     off = per_currency[per_currency != 0]
@@ -67,13 +113,14 @@ def conservation(history: History, config: CheckConfig, facts: Facts | None = No
     counts = {
         "events_judged": int(len(pd.unique(ev))),
         "events_unbalanced": int(len(np.unique(bad_groups // width))),
+        "events_lines_unlike_journal": mismatched,
         "currencies_unbalanced": len(off),
     }
-    violations = counts["events_unbalanced"] + counts["currencies_unbalanced"]
+    violations = counts["events_unbalanced"] + counts["currencies_unbalanced"] + counts["events_lines_unlike_journal"]
     return verdict(
         name,
         violations,
-        "unbalanced events or currencies",
+        "unbalanced events or currencies, or lines unlike their journal row",
         f"{counts['events_judged']} events and {len(per_currency)} currencies judged",
         counts,
         tuple(evidence),

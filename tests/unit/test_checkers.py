@@ -425,3 +425,35 @@ def test_event_codes_are_shared_across_columns_chunks_and_empty_columns():
     assert first[3] == -1  # NA
     assert last[0] == first[2] and last[1] == first[0]  # "c" and "a" have one code everywhere
     assert len({*first[:3].tolist(), last[2]}) == 4
+
+
+# -- lines against their journal row -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "account, amount, currency, what",
+    [
+        ("wrong-account", 100, "EUR", "money booked to the wrong account"),
+        ("bank", 90, "EUR", "a line amount unlike the journal's"),
+        ("bank", 100, "USD", "a line in another currency"),
+    ],
+)
+def test_lines_that_differ_from_their_journal_row_are_caught_even_when_they_balance(account, amount, currency, what):
+    t = Timeline()
+    t.ok("e1", at=0.0, debit_account="alice", credit_account="bank", amount_minor=100, currency="EUR")
+    t.post("e1", lines=False)
+    t.line("e1", "alice", -amount, currency)  # balanced lines: sums alone see nothing
+    t.line("e1", account, amount, currency)
+    verdict = judge(conservation, t)
+    assert verdict.validity is Validity.INVALID, what
+    assert verdict.counts["events_lines_unlike_journal"] == 1 and verdict.counts["events_unbalanced"] == 0
+    (evidence,) = verdict.evidence
+    assert "row alice -> bank 100 EUR" in evidence.problem and f"{account} +{amount} {currency}" in evidence.problem
+
+
+def test_lines_equal_to_their_rows_hold_also_for_an_event_posted_twice():
+    t = Timeline()
+    t.ok("e1", at=0.0)
+    t.post("e1")
+    t.post("e1")  # no_double_posting's business; its two pairs of lines match its two rows
+    assert judge(conservation, t).validity is Validity.VALID
