@@ -28,7 +28,9 @@ __all__ = ["Variant", "StackMode", "StackSpec", "SystemSpec", "LoadSpec", "Phase
 class Variant(str, enum.Enum):
     """The reference system as built (CORRECT), or with one realistic defect (reference_system/settings.py).
 
-    A str enum: it compares equal to its spelling in a file and on the command line.
+    A str enum: it compares equal to its spelling in a file and on the command line. The same list
+    as reference_system.settings.Variant (the harness starts the system as processes and does not
+    import it); tests/unit/test_scenario_resolved.py keeps the two equal.
     """
 
     CORRECT = "correct"

@@ -86,3 +86,10 @@ def test_loading_a_scenario_with_explore_bounds_imports_no_search_engine():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_scenario_names_exactly_the_variants_the_reference_system_has():
+    """Two spellings of one list: the harness starts the system as processes and does not import it."""
+    from reference_system.settings import Variant as SystemVariant
+
+    assert [v.value for v in Variant] == [v.value for v in SystemVariant]
